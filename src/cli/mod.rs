@@ -1,0 +1,97 @@
+//! The command line: `serve` (default), `migrate`, `check-config`, `tenant …`. Commands that
+//! create something print exactly one JSON object on stdout; everything else goes to stderr.
+
+mod serve;
+mod tenant;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::clock::Clock;
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "passgate",
+    version,
+    about = "A passkey-first OpenID Connect identity provider"
+)]
+pub struct Cli {
+    /// TOML configuration file (settings in the environment override it).
+    #[arg(long, global = true, env = "PASSGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Validate the configuration without serving; prints the effective settings.
+    CheckConfig,
+    /// Manage tenants (organisations).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::serve(settings),
+        Command::Migrate => migrate(settings),
+        Command::CheckConfig => check_config(settings),
+        Command::Tenant(cmd) => {
+            let (state, _) = open(settings)?;
+            tenant::run(&state, cmd)
+        }
+    }
+}
+
+fn open(settings: Settings) -> anyhow::Result<(AppState, crate::StartupReport)> {
+    crate::telemetry::init(settings.log_format, "warn");
+    Ok(AppState::open(settings, Clock::System)?)
+}
+
+fn migrate(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::init(settings.log_format, &settings.log_level);
+    let database = settings.database()?;
+    if let crate::store::DatabaseUrl::Sqlite(path) = &database {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    let (_store, status) = crate::store::Store::open(&database, 1)
+        .map_err(|e| anyhow::anyhow!("database {database}: {e}"))?;
+    eprintln!(
+        "{}: {} migration(s) applied, schema at {}",
+        database,
+        status.applied_now.len(),
+        status.latest
+    );
+    print_json(&serde_json::json!({
+        "database": database.to_string(),
+        "applied": status.applied_now,
+        "schema": status.latest,
+    }))
+}
+
+fn check_config(settings: Settings) -> anyhow::Result<()> {
+    let mut shown = serde_json::to_value(&settings)?;
+    if settings.master_key.is_some() {
+        shown["master_key"] = serde_json::Value::String("****".into());
+    }
+    shown["database_url"] = serde_json::Value::String(settings.database()?.to_string());
+    eprintln!("configuration is valid");
+    print_json(&shown)
+}
+
+pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}

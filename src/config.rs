@@ -1,0 +1,313 @@
+//! Settings: defaults → optional TOML file (`--config` / `PASSGATE_CONFIG`) → environment
+//! (`PASSGATE_*`, nested keys joined with `__`). Unknown keys and invalid values are start-up
+//! errors that name the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::store::{DatabaseUrl, DatabaseUrlError};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server binds to.
+    pub bind: SocketAddr,
+    /// The URL users and relying parties reach passgate at; issuers are `{public_url}/t/{slug}`.
+    pub public_url: Url,
+    /// Where the embedded database, the generated master key and outgoing mail files live.
+    pub data_dir: PathBuf,
+    /// `sqlite://<path>` or `postgres://…`; default `sqlite://<data_dir>/passgate.db`.
+    pub database_url: Option<String>,
+    pub database_pool_size: u32,
+    /// Base64 of 32 random bytes. Give every node of a cluster the same key.
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `passgate=debug,info`; `RUST_LOG` overrides it.
+    pub log_level: String,
+    /// HTTP worker threads; default: one per core.
+    pub workers: Option<usize>,
+    /// Proxies whose `X-Forwarded-For` is believed when finding the client IP.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: Url::parse("http://localhost:8080").unwrap_or_else(|_| unreachable!()),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_pool_size: 16,
+            master_key: None,
+            master_key_file: None,
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            workers: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(String),
+    #[error("configuration key '{key}': {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        // figment's Display already names the key and where it came from; keep one line.
+        ConfigError::Figment(e.to_string().replace('\n', " "))
+    }
+}
+
+impl Settings {
+    /// Loads settings from the defaults, the file (when given) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::from_figment(Self::figment(file)?)
+    }
+
+    fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        Ok(figment.merge(Env::prefixed("PASSGATE_").split("__").ignore(&["config"])))
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        let settings: Settings = figment.extract()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.public_url.scheme() {
+            "http" | "https" => {}
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "public_url",
+                    message: format!("scheme must be http or https, not '{other}'"),
+                });
+            }
+        }
+        if self.public_url.query().is_some() || self.public_url.fragment().is_some() {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: "must not have a query or fragment".into(),
+            });
+        }
+        if self.public_url.host_str().is_none() {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: "must have a host".into(),
+            });
+        }
+        if self.database_pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                key: "database_pool_size",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.master_key.is_some() && self.master_key_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "master_key",
+                message: "set master_key or master_key_file, not both".into(),
+            });
+        }
+        if let Some(key) = &self.master_key {
+            crate::crypto::MasterKey::from_base64(key).map_err(|e| ConfigError::Invalid {
+                key: "master_key",
+                message: e.to_string(),
+            })?;
+        }
+        if self.workers == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "workers",
+                message: "must be at least 1".into(),
+            });
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
+            ConfigError::Invalid {
+                key: "log_level",
+                message: e.to_string(),
+            }
+        })?;
+        self.database()?;
+        Ok(())
+    }
+
+    /// The database to use: the configured URL, or SQLite in the data directory.
+    pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        match &self.database_url {
+            Some(raw) => {
+                DatabaseUrl::parse(raw).map_err(|e: DatabaseUrlError| ConfigError::Invalid {
+                    key: "database_url",
+                    message: e.to_string(),
+                })
+            }
+            None => Ok(DatabaseUrl::sqlite(self.data_dir.join("passgate.db"))),
+        }
+    }
+
+    /// The public URL without a trailing slash, the base of every issuer and link.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    pub fn issuer(&self, tenant_slug: &str) -> String {
+        format!("{}/t/{}", self.public_base(), tenant_slug)
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    pub fn http_workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_in_jail(jail: &mut Jail, file: Option<&str>) -> Result<Settings, ConfigError> {
+        let path = file.map(|content| {
+            jail.create_file("passgate.toml", content).unwrap();
+            PathBuf::from("passgate.toml")
+        });
+        Settings::load(path.as_deref())
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_in_the_data_directory() {
+        Jail::expect_with(|jail| {
+            let s = load_in_jail(jail, None).unwrap();
+            assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+            assert_eq!(s.public_base(), "http://localhost:8080");
+            assert_eq!(
+                s.database().unwrap(),
+                DatabaseUrl::sqlite(PathBuf::from("./data/passgate.db"))
+            );
+            assert_eq!(s.issuer("acme"), "http://localhost:8080/t/acme");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_nests_with_double_underscore() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PASSGATE_BIND", "0.0.0.0:9000");
+            jail.set_env("PASSGATE_DATA_DIR", "/var/lib/passgate");
+            let s = load_in_jail(
+                jail,
+                Some("bind = \"127.0.0.1:7000\"\npublic_url = \"https://id.example.com/\"\n"),
+            )
+            .unwrap();
+            assert_eq!(s.bind.to_string(), "0.0.0.0:9000");
+            assert_eq!(s.public_base(), "https://id.example.com");
+            assert!(s.is_https());
+            assert_eq!(
+                s.database().unwrap(),
+                DatabaseUrl::sqlite(PathBuf::from("/var/lib/passgate/passgate.db"))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_an_error_naming_it() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PASSGATE_BIDN", "0.0.0.0:9000");
+            let err = load_in_jail(jail, None).unwrap_err().to_string();
+            assert!(err.contains("bidn"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_file_key_is_an_error_naming_it() {
+        Jail::expect_with(|jail| {
+            let err = load_in_jail(jail, Some("colour = \"blue\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("colour"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_invalid_value_is_an_error_naming_the_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PASSGATE_BIND", "not-an-address");
+            let err = load_in_jail(jail, None).unwrap_err().to_string();
+            assert!(err.contains("bind"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_mistyped_database_url_names_the_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PASSGATE_DATABASE_URL", "postgress://u@h/db");
+            let err = load_in_jail(jail, None).unwrap_err().to_string();
+            assert!(err.contains("database_url"), "{err}");
+            assert!(err.contains("postgress"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn malformed_toml_is_an_error() {
+        Jail::expect_with(|jail| {
+            let err = load_in_jail(jail, Some("bind = \n"))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.is_empty());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_public_url_with_another_scheme_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PASSGATE_PUBLIC_URL", "ftp://example.com");
+            let err = load_in_jail(jail, None).unwrap_err().to_string();
+            assert!(err.contains("public_url"), "{err}");
+            Ok(())
+        });
+    }
+}

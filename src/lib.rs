@@ -1,0 +1,18 @@
+//! passgate: a passkey-first OpenID Connect identity provider for B2B SaaS.
+//!
+//! Three layers, arrows down only: `web` (handlers, templates) → domain modules (`tenants`,
+//! and the later `oidc`, `passkeys`, `recovery`, …) → `store` (diesel, both backends).
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod store;
+pub mod telemetry;
+pub mod tenants;
+pub mod web;
+
+pub use app::{AppState, Application, StartupError, StartupReport};
+pub use clock::Clock;
+pub use config::Settings;

@@ -1,0 +1,208 @@
+//! The store layer: the only place that knows diesel. Repository modules take `&mut DbConn`,
+//! so one domain operation runs in one transaction (STYLE lesson 5).
+
+mod migrations;
+mod pool;
+pub mod schema;
+
+pub mod installation;
+pub mod tenants;
+
+use std::sync::{Arc, Mutex};
+
+use diesel::Connection;
+
+pub use migrations::{MigrationStatus, SchemaError};
+pub use pool::{DatabaseUrl, DatabaseUrlError};
+
+/// One connection to either backend. The variant is chosen from the URL scheme by
+/// [`DatabaseUrl`], never by trial (`MultiConnection::establish` would take any string as a
+/// SQLite path).
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection: {0}")]
+    Connection(String),
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("a blocking database task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// A UNIQUE constraint refused the write: the caller decides what that means in its domain.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database handle shared by every request: a pool plus, on SQLite, the single-writer
+/// lock. SQLite allows one writer; a deferred transaction that reads and then writes can fail
+/// with SQLITE_BUSY when another writer committed in between, and `busy_timeout` cannot help
+/// there. Serialising write transactions in the process removes that failure mode.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<pool::ConnectionManager>,
+    backend: Backend,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl Store {
+    /// Connects, checks and migrates the schema, then builds the pool. Blocking: call it at
+    /// start-up or from a blocking task.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> StoreResult<(Store, MigrationStatus)> {
+        let manager = pool::ConnectionManager::new(url.clone());
+        let mut first = manager.establish()?;
+        let status = migrations::migrate(&mut first)?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(std::time::Duration::from_secs(10))
+            .build_unchecked(manager);
+        let backend = url.backend();
+        let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok((
+            Store {
+                pool,
+                backend,
+                write_lock,
+            },
+            status,
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `f` on the blocking pool with a pooled connection, outside any transaction.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        run_blocking(move || {
+            let mut conn = store.pool.get().map_err(StoreError::from)?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` in one transaction on the blocking pool: everything it writes commits together
+    /// or not at all.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        run_blocking(move || store.write_blocking(f)).await
+    }
+
+    /// The synchronous form of [`Store::write`], for the CLI and background workers that are
+    /// already off the async executor.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let _guard = match &self.write_lock {
+            Some(lock) => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+            None => None,
+        };
+        conn.transaction::<T, TxError<E>, _>(|conn| f(conn).map_err(TxError::Domain))
+            .map_err(|e| match e {
+                TxError::Domain(e) => e,
+                TxError::Store(e) => E::from(StoreError::from(e)),
+            })
+    }
+
+    /// The synchronous form of [`Store::read`].
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        f(&mut conn)
+    }
+
+    /// Readiness: the database answers and its schema is the one this binary expects.
+    pub async fn check_ready(&self) -> StoreResult<MigrationStatus> {
+        self.read(|conn| migrations::status(conn)).await
+    }
+}
+
+/// Keeps a domain error apart from the database error that made diesel roll back.
+enum TxError<E> {
+    Domain(E),
+    Store(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for TxError<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        TxError::Store(e)
+    }
+}
+
+async fn run_blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    let span = tracing::Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(f)).await {
+        Ok(result) => result,
+        Err(join) => Err(E::from(StoreError::Task(join.to_string()))),
+    }
+}
+
+/// Runs a query on whichever backend the connection is, for statements (upserts,
+/// `RETURNING`, `ON CONFLICT`) that diesel only offers per backend.
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConn::Postgres($c) => $body,
+            $crate::store::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use per_backend;
