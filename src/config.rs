@@ -73,9 +73,31 @@ pub enum ConfigError {
 }
 
 impl From<figment::Error> for ConfigError {
+    /// One line: the key (lowercase, as in the TOML file), what is wrong, and where it came
+    /// from (the file or the environment variable).
     fn from(e: figment::Error) -> Self {
-        // figment's Display already names the key and where it came from; keep one line.
-        ConfigError::Figment(e.to_string().replace('\n', " "))
+        let Some(first) = e.into_iter().next() else {
+            return ConfigError::Figment("invalid configuration".into());
+        };
+        let mut message = String::new();
+        if !first.path.is_empty() {
+            message.push_str(&format!("key '{}': ", first.path.join(".").to_lowercase()));
+        }
+        message.push_str(&first.kind.to_string());
+        if let Some(meta) = &first.metadata {
+            match &meta.source {
+                Some(figment::Source::File(path)) => {
+                    message.push_str(&format!(" (in {})", path.display()))
+                }
+                _ if meta.name.contains("environment") && !first.path.is_empty() => message
+                    .push_str(&format!(
+                        " (from PASSGATE_{})",
+                        first.path.join("__").to_uppercase()
+                    )),
+                _ => message.push_str(&format!(" (from {})", meta.name)),
+            }
+        }
+        ConfigError::Figment(message.replace('\n', " "))
     }
 }
 
@@ -200,6 +222,10 @@ impl Settings {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail fixes the closure's error type"
+)]
 mod tests {
     use super::*;
     use figment::Jail;

@@ -1,4 +1,6 @@
-use crate::app::{AppState, Application};
+use std::io::Write;
+
+use crate::app::{AppState, Application, StartupReport};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::MasterKeySource;
@@ -8,33 +10,45 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let (state, report) = AppState::open_async(settings, Clock::System).await?;
         let app = Application::serve(state)?;
-        let settings = &app.state().settings;
-        let listen = format!("http://{}:{}", settings.bind.ip(), app.port());
-        println!(
-            "passgate {} is listening on {listen}",
-            env!("CARGO_PKG_VERSION")
-        );
-        println!("  public URL   {}", settings.public_base());
-        println!(
-            "  database     {} (schema {}{})",
-            report.database,
-            report.migrations.latest,
-            match report.migrations.applied_now.len() {
-                0 => String::new(),
-                n => format!(", {n} migration(s) applied now"),
-            }
-        );
-        println!("  data dir     {}", settings.data_dir.display());
-        match &report.master_key {
-            MasterKeySource::Setting => println!("  master key   from PASSGATE_MASTER_KEY"),
-            MasterKeySource::File(p) => println!("  master key   {}", p.display()),
-            MasterKeySource::Generated(p) => println!(
-                "  master key   generated at {} (back it up with the database)",
-                p.display()
-            ),
-        }
+        let banner = banner(&app, &report);
+        // A closed stdout (a supervisor that stopped reading) must not bring the server down.
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+        drop(out);
         app.run_until_stopped().await?;
         eprintln!("passgate stopped");
         Ok(())
     })
+}
+
+fn banner(app: &Application, report: &StartupReport) -> String {
+    let settings = &app.state().settings;
+    let applied = match report.migrations.applied_now.len() {
+        0 => String::new(),
+        n => format!(", {n} migration(s) applied now"),
+    };
+    let master_key = match &report.master_key {
+        MasterKeySource::Setting => "from PASSGATE_MASTER_KEY".to_string(),
+        MasterKeySource::File(p) => p.display().to_string(),
+        MasterKeySource::Generated(p) => {
+            format!(
+                "generated at {} (back it up with the database)",
+                p.display()
+            )
+        }
+    };
+    format!(
+        "passgate {version} is listening on http://{ip}:{port}\n\
+         \x20 public URL   {public}\n\
+         \x20 database     {db} (schema {schema}{applied})\n\
+         \x20 data dir     {data}\n\
+         \x20 master key   {master_key}\n",
+        version = env!("CARGO_PKG_VERSION"),
+        ip = settings.bind.ip(),
+        port = app.port(),
+        public = settings.public_base(),
+        db = report.database,
+        schema = report.migrations.latest,
+        data = settings.data_dir.display(),
+    )
 }

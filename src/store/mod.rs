@@ -143,10 +143,10 @@ impl Store {
         E: From<StoreError>,
     {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        let _guard = match &self.write_lock {
-            Some(lock) => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
-            None => None,
-        };
+        let _guard = self
+            .write_lock
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         conn.transaction::<T, TxError<E>, _>(|conn| f(conn).map_err(TxError::Domain))
             .map_err(|e| match e {
                 TxError::Domain(e) => e,
@@ -166,7 +166,7 @@ impl Store {
 
     /// Readiness: the database answers and its schema is the one this binary expects.
     pub async fn check_ready(&self) -> StoreResult<MigrationStatus> {
-        self.read(|conn| migrations::status(conn)).await
+        self.read(migrations::status).await
     }
 }
 

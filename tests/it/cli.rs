@@ -1,0 +1,239 @@
+//! The `passgate` binary as an operator runs it: real processes, real exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::backend_test;
+use crate::harness::{Backend, test_settings};
+
+pub fn passgate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passgate"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+/// A command configured for a fresh database of `backend`; the guards keep it alive.
+pub fn passgate_on(
+    backend: Backend,
+) -> (Command, tempfile::TempDir, Option<crate::pg::TestDatabase>) {
+    let (settings, dir, db) = test_settings(backend);
+    let mut cmd = passgate();
+    cmd.env("PASSGATE_DATA_DIR", &settings.data_dir);
+    if let Some(url) = &settings.database_url {
+        cmd.env("PASSGATE_DATABASE_URL", url);
+    }
+    (cmd, dir, db)
+}
+
+fn stdout_json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+backend_test! {
+    async fn tenant_create_prints_exactly_one_json_object(backend) {
+        let (mut cmd, _dir, _db) = passgate_on(backend);
+        let out = cmd.args(["tenant", "create", "acme", "--name", "Acme Inc"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines = stdout_json_lines(&out);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["slug"], "acme");
+        assert_eq!(lines[0]["name"], "Acme Inc");
+        assert_eq!(lines[0]["issuer"], "http://localhost:8080/t/acme");
+
+        let (mut again, _, _) = (passgate(), (), ());
+        again.envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        let out = again.args(["tenant", "list"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines = stdout_json_lines(&out);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["slug"], "acme");
+    }
+}
+
+#[test]
+fn an_invalid_slug_is_refused_with_a_clear_message() {
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let out = cmd
+        .args(["tenant", "create", "Acme_Corp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(err.contains("invalid tenant slug 'Acme_Corp'"), "{err}");
+    assert!(err.contains("lowercase letters, digits and '-'"), "{err}");
+}
+
+/// Start-up errors are one line naming the problem, and a non-zero exit.
+fn assert_refuses_to_start(cmd: &mut Command, expected: &str) {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(err.contains(expected), "expected '{expected}' in: {err}");
+}
+
+#[test]
+fn an_unknown_setting_refuses_to_start_naming_it() {
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    cmd.env("PASSGATE_PUBLIC_ULR", "http://x");
+    assert_refuses_to_start(&mut cmd, "public_ulr");
+}
+
+#[test]
+fn a_malformed_config_file_refuses_to_start() {
+    let (mut cmd, dir, _db) = passgate_on(Backend::Sqlite);
+    let file = dir.path().join("passgate.toml");
+    std::fs::write(&file, "bind = [\n").unwrap();
+    cmd.arg("--config").arg(&file).arg("check-config");
+    assert_refuses_to_start(&mut cmd, "passgate.toml");
+}
+
+#[test]
+fn an_invalid_value_refuses_to_start_naming_the_key() {
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    cmd.env("PASSGATE_DATABASE_POOL_SIZE", "lots");
+    assert_refuses_to_start(&mut cmd, "database_pool_size");
+}
+
+#[test]
+fn a_mistyped_postgres_url_never_becomes_a_sqlite_file() {
+    let (mut cmd, dir, _db) = passgate_on(Backend::Sqlite);
+    cmd.env(
+        "PASSGATE_DATABASE_URL",
+        "postgress://passgate@localhost/passgate",
+    )
+    .args(["tenant", "list"]);
+    assert_refuses_to_start(&mut cmd, "unsupported database URL scheme 'postgress'");
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(files.is_empty(), "nothing was created: {files:?}");
+}
+
+#[test]
+fn an_unreachable_database_refuses_to_start() {
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    cmd.env(
+        "PASSGATE_DATABASE_URL",
+        "postgres://passgate@127.0.0.1:1/passgate",
+    )
+    .arg("migrate");
+    assert_refuses_to_start(
+        &mut cmd,
+        "database postgres://passgate@127.0.0.1:1/passgate",
+    );
+}
+
+#[test]
+fn check_config_validates_without_serving_and_masks_the_master_key() {
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let key = passgate::crypto::MasterKey::generate().to_base64();
+    let out = cmd
+        .env("PASSGATE_MASTER_KEY", &key)
+        .env(
+            "PASSGATE_DATABASE_URL",
+            "postgres://app:s3cret@db.internal/passgate",
+        )
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(!shown.contains(&key), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let value: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(value["master_key"], "****");
+    assert_eq!(value["bind"], "127.0.0.1:8080");
+}
+
+#[test]
+fn migrate_applies_the_schema_and_reports_it() {
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let out = cmd.arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = &stdout_json_lines(&out)[0];
+    assert_eq!(report["applied"].as_array().unwrap().len(), 1);
+}
+
+/// A `serve` process on a free port; killed when dropped.
+pub struct ServeProcess {
+    pub child: Child,
+    pub base_url: String,
+}
+
+impl ServeProcess {
+    pub fn start(mut cmd: Command) -> ServeProcess {
+        let mut child = cmd
+            .env("PASSGATE_BIND", "127.0.0.1:0")
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        // Keep draining, so the server never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let base_url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in: {first}"))
+            .to_string();
+        ServeProcess { child, base_url }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn wait_for_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < limit, "process did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+backend_test! {
+    async fn serve_prints_where_it_listens_and_stops_gracefully_on_sigterm(backend) {
+        let (cmd, dir, _db) = passgate_on(backend);
+        let mut server = ServeProcess::start(cmd);
+        let res = reqwest::get(format!("{}/readyz", server.base_url)).await.unwrap();
+        assert_eq!(res.status(), 200);
+        if backend == Backend::Sqlite {
+            assert!(dir.path().join("passgate.db").exists());
+        }
+        assert!(dir.path().join("master.key").exists(), "the master key is generated on first run");
+        server.signal("TERM");
+        let status = server.wait_for_exit(Duration::from_secs(15));
+        assert!(status.success(), "{status:?}");
+    }
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (STYLE lesson 11): it links once and shares the harness.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+mod pg;
+
+mod cli;
+mod health;
+mod store;

@@ -1,0 +1,149 @@
+use diesel::connection::SimpleConnection;
+use passgate::store::{SchemaError, Store, StoreError};
+use passgate::tenants::{self, Slug, TenantError};
+use passgate::{AppState, StartupError};
+
+use crate::backend_test;
+use crate::harness::{Backend, T0, TestApp, test_settings};
+
+backend_test! {
+    async fn migrations_apply_once_and_leave_the_schema_current(backend) {
+        let app = TestApp::spawn(backend).await;
+        let url = app.database_url();
+        let (_store, status) = tokio::task::spawn_blocking(move || Store::open(&url, 1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.applied_now.is_empty(), "second start applies nothing");
+        assert!(status.is_current());
+    }
+}
+
+backend_test! {
+    async fn a_schema_newer_than_the_binary_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.db(|conn| {
+            Ok(conn.batch_execute(
+                "INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000000')",
+            )?)
+        });
+        let url = app.database_url();
+        let err = tokio::task::spawn_blocking(move || Store::open(&url, 1))
+            .await
+            .unwrap()
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StoreError::Schema(SchemaError::TooNew { ref found, .. }) if found == "99991231000000"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer than this binary"), "{err}");
+    }
+}
+
+backend_test! {
+    async fn a_node_with_another_master_key_refuses_to_start(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut settings = (*app.state.settings).clone();
+        settings.master_key = Some(passgate::crypto::MasterKey::generate().to_base64());
+        let err = AppState::open_async(settings, app.clock.clone())
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StartupError::MasterKeyMismatch), "{err}");
+    }
+}
+
+backend_test! {
+    async fn tenants_are_created_listed_and_slugs_are_unique(backend) {
+        let app = TestApp::spawn(backend).await;
+        let store = &app.state.store;
+        for slug in ["beta", "acme"] {
+            let slug = Slug::parse(slug).unwrap();
+            store
+                .write(move |conn| tenants::create_tenant(conn, &slug, None, T0))
+                .await
+                .unwrap();
+        }
+        let slug = Slug::parse("acme").unwrap();
+        let err = store
+            .write(move |conn| tenants::create_tenant(conn, &slug, Some("Again"), T0))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TenantError::SlugTaken(_)), "{err}");
+        let all = store.read(tenants::list_tenants).await.unwrap();
+        let slugs: Vec<_> = all.iter().map(|t| t.slug.as_str()).collect();
+        assert_eq!(slugs, ["acme", "beta"]);
+        assert_eq!(all[0].created_at, T0, "timestamps round-trip exactly");
+    }
+}
+
+backend_test! {
+    async fn a_failed_operation_rolls_back_everything_it_wrote(backend) {
+        let app = TestApp::spawn(backend).await;
+        let result: Result<(), TenantError> = app
+            .state
+            .store
+            .write(|conn| {
+                tenants::create_tenant(conn, &Slug::parse("doomed").unwrap(), None, T0)?;
+                Err(TenantError::InvalidName)
+            })
+            .await;
+        assert!(result.is_err());
+        let all = app.state.store.read(tenants::list_tenants).await.unwrap();
+        assert!(all.is_empty(), "the tenant was rolled back");
+    }
+}
+
+backend_test! {
+    /// O1: the schema itself refuses a row that points at another tenant's user.
+    async fn the_database_refuses_rows_that_cross_tenants(backend) {
+        let app = TestApp::spawn(backend).await;
+        let ts = "'2026-03-02 09:00:00'";
+        app.db(|conn| {
+            Ok(conn.batch_execute(&format!(
+                "INSERT INTO tenants (id, slug, name, is_disabled, created_at, updated_at)
+                   VALUES ('ta', 'a', 'A', FALSE, {ts}, {ts}), ('tb', 'b', 'B', FALSE, {ts}, {ts});
+                 INSERT INTO users (id, tenant_id, email, email_verified, role, status, created_at, updated_at)
+                   VALUES ('ua', 'ta', 'a@example.com', TRUE, 'member', 'active', {ts}, {ts});"
+            ))?)
+        });
+        let crossing = format!(
+            "INSERT INTO password_credentials (user_id, tenant_id, phc_hash, created_at, updated_at)
+               VALUES ('ua', 'tb', 'x', {ts}, {ts})"
+        );
+        let result = app.state.store.read_blocking(|conn| {
+            conn.batch_execute(&crossing).map_err(StoreError::from)
+        });
+        assert!(result.is_err(), "a credential of tenant b for a user of tenant a is refused");
+        let same = crossing.replace("'tb'", "'ta'");
+        app.db(|conn| Ok(conn.batch_execute(&same)?));
+    }
+}
+
+/// Several nodes starting together on one PostgreSQL take turns under the advisory lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_on_postgres_migrate_once() {
+    if crate::pg::admin_url().is_none() {
+        return;
+    }
+    let (settings, _dir, _db) = test_settings(Backend::Postgres);
+    let url = settings.database().unwrap();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || Store::open(&url, 1).map(|(_, status)| status))
+        })
+        .collect();
+    let statuses: Vec<_> = starts
+        .into_iter()
+        .map(|t| t.join().unwrap().expect("every node starts"))
+        .collect();
+    let mut applied: Vec<&String> = statuses.iter().flat_map(|s| &s.applied_now).collect();
+    let total = applied.len();
+    applied.sort();
+    applied.dedup();
+    assert!(total > 0);
+    assert_eq!(total, applied.len(), "no migration was applied twice");
+    assert!(statuses.iter().all(|s| s.is_current()));
+}
