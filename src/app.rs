@@ -66,14 +66,12 @@ impl AppState {
         clock: Clock,
     ) -> Result<(AppState, StartupReport), StartupError> {
         let database = settings.database()?;
-        if let DatabaseUrl::Sqlite(path) = &database {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| StartupError::DataDir {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-            }
-        }
+        database
+            .create_parent_dir()
+            .map_err(|source| StartupError::DataDir {
+                path: settings.data_dir.clone(),
+                source,
+            })?;
         let (master_key, master_key_source) = load_master_key(&settings)?;
         let store_err = |source| StartupError::Store {
             url: database.to_string(),

@@ -61,11 +61,7 @@ fn open(settings: Settings) -> anyhow::Result<(AppState, crate::StartupReport)> 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format, &settings.log_level);
     let database = settings.database()?;
-    if let crate::store::DatabaseUrl::Sqlite(path) = &database {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-    }
+    database.create_parent_dir()?;
     let (_store, status) = crate::store::Store::open(&database, 1)
         .map_err(|e| anyhow::anyhow!("database {database}: {e}"))?;
     eprintln!(

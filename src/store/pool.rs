@@ -59,6 +59,16 @@ impl DatabaseUrl {
         DatabaseUrl::Sqlite(path.into())
     }
 
+    /// Creates the directory a SQLite file lives in; nothing to do for PostgreSQL.
+    pub fn create_parent_dir(&self) -> std::io::Result<()> {
+        if let DatabaseUrl::Sqlite(path) = self
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             DatabaseUrl::Sqlite(_) => Backend::Sqlite,

@@ -108,10 +108,10 @@ impl AppError {
         if let Some(seconds) = self.retry_after {
             builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if let Some(challenge) = &self.www_authenticate {
-            if let Ok(value) = HeaderValue::from_str(challenge) {
-                builder.insert_header((header::WWW_AUTHENTICATE, value));
-            }
+        if let Some(challenge) = &self.www_authenticate
+            && let Ok(value) = HeaderValue::from_str(challenge)
+        {
+            builder.insert_header((header::WWW_AUTHENTICATE, value));
         }
         builder
     }

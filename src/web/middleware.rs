@@ -31,11 +31,11 @@ pub async fn request_id_header(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = req.extensions().get::<RequestId>().copied();
     let mut res = next.call(req).await?;
-    if let Some(id) = id {
-        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-            res.headers_mut()
-                .insert(HeaderName::from_static("x-request-id"), value);
-        }
+    if let Some(id) = id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
 }
