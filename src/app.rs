@@ -22,6 +22,7 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub master_key: Arc<MasterKey>,
+    pub tenants: crate::tenants::TenantCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,7 @@ impl AppState {
             store,
             clock,
             master_key: Arc::new(master_key),
+            tenants: crate::tenants::TenantCache::default(),
         };
         let report = StartupReport {
             database,
@@ -145,17 +147,27 @@ impl Application {
 
     pub fn serve(state: AppState) -> Result<Application, StartupError> {
         let addr = state.settings.bind;
+        let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        Application::serve_on(state, listener)
+    }
+
+    /// Serves on a listener bound by the caller (tests bind first, to know the public URL).
+    pub fn serve_on(state: AppState, listener: TcpListener) -> Result<Application, StartupError> {
+        let addr = state.settings.bind;
         let bind_err = |source| StartupError::Bind {
             addr: addr.to_string(),
             source,
         };
-        let listener = TcpListener::bind(addr).map_err(bind_err)?;
         let port = listener.local_addr().map_err(bind_err)?.port();
         let data = web::Data::new(state.clone());
         let is_https = state.settings.is_https();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(from_fn(crate::web::csrf::csrf_guard))
                 .wrap(crate::web::security_headers(is_https))
                 .wrap(from_fn(crate::web::request_id_header))
                 .wrap(TracingLogger::default())

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -35,6 +36,95 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Proxies whose `X-Forwarded-For` is believed when finding the client IP.
     pub trusted_proxies: Vec<IpNet>,
+    pub session: SessionSettings,
+    pub webauthn: WebauthnSettings,
+    pub rate_limit: RateLimitSettings,
+    pub password: PasswordSettings,
+    /// How long an invitation link stays valid.
+    #[serde(with = "humantime_serde")]
+    pub invitation_ttl: Duration,
+}
+
+/// Browser sessions: a session ends after `idle_timeout` without requests, and in any case
+/// `absolute_timeout` after sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub absolute_timeout: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            idle_timeout: Duration::from_secs(8 * 3600),
+            absolute_timeout: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnSettings {
+    /// How long a registration or sign-in ceremony may take: long enough to find and tap a
+    /// roaming security key (P6).
+    #[serde(with = "humantime_serde")]
+    pub ceremony_timeout: Duration,
+    /// The relying party name shown by authenticators.
+    pub rp_name: String,
+}
+
+impl Default for WebauthnSettings {
+    fn default() -> Self {
+        WebauthnSettings {
+            ceremony_timeout: Duration::from_secs(300),
+            rp_name: "passgate".into(),
+        }
+    }
+}
+
+/// P7: credential-bearing endpoints are limited per client IP and per identifier, separately.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Attempts per client IP per window (credential stuffing from one source).
+    pub per_ip: u32,
+    /// Attempts per identifier (email, account) per window, from anywhere (targeted guessing).
+    pub per_identifier: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            per_ip: 60,
+            per_identifier: 10,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    /// argon2id hashes computed at once; more wait briefly, then get 503. Default: one per
+    /// core, so an overload answers quickly instead of exhausting memory (19 MiB each).
+    pub max_concurrent_hashes: Option<usize>,
+    /// How long a password attempt may wait for a hashing slot before 503.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        PasswordSettings {
+            max_concurrent_hashes: None,
+            queue_timeout: Duration::from_millis(200),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +148,11 @@ impl Default for Settings {
             log_level: "info".into(),
             workers: None,
             trusted_proxies: Vec::new(),
+            session: SessionSettings::default(),
+            webauthn: WebauthnSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            password: PasswordSettings::default(),
+            invitation_ttl: Duration::from_secs(72 * 3600),
         }
     }
 }
@@ -164,6 +259,33 @@ impl Settings {
                 message: e.to_string(),
             })?;
         }
+        let positive = |key: &'static str, d: Duration| {
+            if d.is_zero() {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: "must be longer than zero".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("session.idle_timeout", self.session.idle_timeout)?;
+        positive("session.absolute_timeout", self.session.absolute_timeout)?;
+        positive("webauthn.ceremony_timeout", self.webauthn.ceremony_timeout)?;
+        positive("rate_limit.window", self.rate_limit.window)?;
+        positive("invitation_ttl", self.invitation_ttl)?;
+        if self.rate_limit.per_ip == 0 || self.rate_limit.per_identifier == 0 {
+            return Err(ConfigError::Invalid {
+                key: "rate_limit",
+                message: "per_ip and per_identifier must be at least 1".into(),
+            });
+        }
+        if self.password.max_concurrent_hashes == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "password.max_concurrent_hashes",
+                message: "must be at least 1".into(),
+            });
+        }
         if self.workers == Some(0) {
             return Err(ConfigError::Invalid {
                 key: "workers",
@@ -212,12 +334,25 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
+    /// The WebAuthn relying party id: the public URL's host, shared by every tenant (a passkey
+    /// belongs to the passgate deployment; tenants are told apart by the account it opens).
+    pub fn rp_id(&self) -> &str {
+        self.public_url.host_str().unwrap_or("localhost")
+    }
+
+    /// The origin browsers send (`scheme://host[:port]`), for WebAuthn and CSRF checks.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    pub fn cores(&self) -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    }
+
     pub fn http_workers(&self) -> usize {
-        self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        })
+        self.workers.unwrap_or_else(|| self.cores())
     }
 }
 

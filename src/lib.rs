@@ -5,12 +5,16 @@
 
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod passwords;
+pub mod sessions;
 pub mod store;
 pub mod telemetry;
 pub mod tenants;
+pub mod users;
 pub mod web;
 
 pub use app::{AppState, Application, StartupError, StartupReport};

@@ -127,3 +127,50 @@ mod tests {
         }
     }
 }
+
+/// Tenants by slug, cached briefly: every tenant URL needs one, and DESIGN allows a cache
+/// where a stale value is harmless for a short TTL (a disabled tenant stops within it).
+#[derive(Clone, Default)]
+pub struct TenantCache {
+    entries: std::sync::Arc<
+        std::sync::RwLock<std::collections::HashMap<String, (Tenant, std::time::Instant)>>,
+    >,
+}
+
+const TENANT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl TenantCache {
+    pub async fn find_active(
+        &self,
+        store: &crate::store::Store,
+        slug: &str,
+    ) -> Result<Tenant, TenantError> {
+        if let Ok(entries) = self.entries.read()
+            && let Some((tenant, at)) = entries.get(slug)
+            && at.elapsed() < TENANT_CACHE_TTL
+        {
+            return Ok(tenant.clone());
+        }
+        let owned = slug.to_string();
+        let tenant = store
+            .read(move |conn| find_active_tenant(conn, &owned))
+            .await?;
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(
+                slug.to_string(),
+                (tenant.clone(), std::time::Instant::now()),
+            );
+        }
+        Ok(tenant)
+    }
+
+    /// Forgets a tenant after it changed on this node.
+    pub fn forget(&self, slug: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(slug);
+        }
+    }
+}

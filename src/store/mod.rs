@@ -6,7 +6,9 @@ mod pool;
 pub mod schema;
 
 pub mod installation;
+pub mod sessions;
 pub mod tenants;
+pub mod users;
 
 use std::sync::{Arc, Mutex};
 

@@ -2,6 +2,9 @@
 //! call one domain function and render.
 
 mod assets;
+pub mod context;
+pub mod cookies;
+pub mod csrf;
 pub mod error;
 mod extract;
 mod health;
@@ -9,6 +12,7 @@ mod middleware;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+pub use context::{SignedIn, Visit};
 pub use error::{AppError, PageError};
 pub use middleware::{request_id_header, security_headers};
 

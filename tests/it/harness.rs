@@ -3,7 +3,23 @@
 
 use passgate::store::DatabaseUrl;
 use passgate::{AppState, Application, Clock, Settings};
+
+/// A client that keeps cookies in `jar` and does not follow redirects.
+pub fn client_with(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar)
+        .build()
+        .unwrap()
+}
 use time::macros::datetime;
+
+use passgate::client::ClientInfo;
+use passgate::sessions::{self, Authentication};
+use passgate::store::tenants::Tenant;
+use passgate::store::users::User;
+use passgate::tenants::{self, Slug};
+use passgate::users::{self, Email, NewAccount, Role};
 
 use crate::pg::TestDatabase;
 
@@ -19,6 +35,7 @@ pub const T0: passgate::clock::UtcTime = datetime!(2026-03-02 09:00:00);
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
     pub clock: Clock,
     pub state: AppState,
     _dir: tempfile::TempDir,
@@ -89,6 +106,88 @@ impl TestApp {
         self.state.store.read_blocking(f).expect("database access")
     }
 
+    /// A second browser: its own cookie jar.
+    pub fn new_browser(&self) -> reqwest::Client {
+        client_with(std::sync::Arc::new(reqwest::cookie::Jar::default()))
+    }
+
+    pub async fn create_tenant(&self, slug: &str) -> Tenant {
+        let slug = Slug::parse(slug).unwrap();
+        let now = self.clock.now();
+        self.state
+            .store
+            .write(move |conn| tenants::create_tenant(conn, &slug, None, now))
+            .await
+            .unwrap()
+    }
+
+    /// A user made directly in the database, with an argon2id password when given.
+    pub async fn create_user(
+        &self,
+        tenant: &Tenant,
+        email: &str,
+        role: Role,
+        password: Option<&str>,
+    ) -> User {
+        let hash = password.map(|p| passgate::passwords::hash_password_blocking(p).unwrap());
+        let tenant_id = tenant.id.clone();
+        let email = Email::parse(email).unwrap();
+        let now = self.clock.now();
+        self.state
+            .store
+            .write(move |conn| {
+                users::create_user(
+                    conn,
+                    &tenant_id,
+                    NewAccount {
+                        email: &email,
+                        role,
+                        display_name: None,
+                        status: users::status::ACTIVE,
+                        password_hash: hash.as_deref(),
+                    },
+                    now,
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Signs `user` in without a login ceremony (for tests of what a signed-in user can do)
+    /// and puts the session cookie into the default client's jar.
+    pub async fn establish_session(&self, tenant: &Tenant, user: &User, amr: &[&str]) -> String {
+        let auth = Authentication {
+            user_id: user.id.clone(),
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+            acr: amr.contains(&"user").then(|| "phr".to_string()),
+            auth_time: self.clock.now(),
+        };
+        let tenant_id = tenant.id.clone();
+        let settings = self.state.settings.session.clone();
+        let now = self.clock.now();
+        let started = self
+            .state
+            .store
+            .write(move |conn| {
+                sessions::start_session(
+                    conn,
+                    &tenant_id,
+                    &auth,
+                    &ClientInfo::default(),
+                    &settings,
+                    now,
+                )
+            })
+            .await
+            .unwrap();
+        let name = passgate::web::cookies::session_cookie_name(&self.state.settings, &tenant.slug);
+        self.jar.add_cookie_str(
+            &format!("{name}={}; Path=/", started.token),
+            &self.address.parse().unwrap(),
+        );
+        started.session.id
+    }
+
     pub fn database_url(&self) -> DatabaseUrl {
         self.state.settings.database().unwrap()
     }
@@ -100,21 +199,25 @@ impl TestAppBuilder {
         self
     }
 
-    pub async fn spawn(self) -> TestApp {
-        let app = Application::build(self.settings, self.clock.clone())
+    pub async fn spawn(mut self) -> TestApp {
+        // Bind first so the public URL (WebAuthn origin, issuer) names the real port; the
+        // host is `localhost` because WebAuthn refuses IP addresses as relying party ids.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if self.settings.public_url.as_str() == "http://localhost:8080/" {
+            self.settings.public_url = format!("http://localhost:{port}").parse().unwrap();
+        }
+        let (state, _) = AppState::open_async(self.settings, self.clock.clone())
             .await
             .expect("application starts");
-        let port = app.port();
+        let app = Application::serve_on(state, listener).expect("application serves");
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         TestApp {
-            address: format!("http://127.0.0.1:{port}"),
-            client,
+            address: format!("http://localhost:{port}"),
+            client: client_with(jar.clone()),
+            jar,
             clock: self.clock,
             state,
             _dir: self.dir,

@@ -1,0 +1,201 @@
+//! `Visit`: what every tenant page and API call starts from — the tenant named in the path,
+//! the signed-in user (if any), the client, and the CSRF tokens this browser may hold.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::csrf::{BrowserSecret, anonymous_token, token_matches};
+use super::{AppError, PageError, cookies, is_api_path};
+use crate::app::AppState;
+use crate::client::ClientInfo;
+use crate::config::Settings;
+use crate::sessions;
+use crate::store::sessions::BrowserSession;
+use crate::store::tenants::Tenant;
+use crate::store::users::User;
+use crate::users::status;
+
+/// A signed-in user and the session that proves it.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: BrowserSession,
+    pub user: User,
+}
+
+pub struct Visit {
+    pub state: web::Data<AppState>,
+    pub tenant: Tenant,
+    pub signed_in: Option<SignedIn>,
+    pub client: ClientInfo,
+    browser_secret: String,
+}
+
+impl Visit {
+    /// The token to put in forms and the `X-CSRF-Token` header of page scripts.
+    pub fn csrf_token(&self) -> String {
+        match &self.signed_in {
+            Some(s) => s.session.csrf_secret.clone(),
+            None => anonymous_token(&self.state.master_key, &self.browser_secret),
+        }
+    }
+
+    /// Refuses the request unless it carries one of this browser's tokens. Either token is
+    /// accepted: a form rendered before sign-in in another tab stays valid.
+    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), AppError> {
+        let anonymous = anonymous_token(&self.state.master_key, &self.browser_secret);
+        let session = self
+            .signed_in
+            .as_ref()
+            .map(|s| s.session.csrf_secret.as_str())
+            .unwrap_or_default();
+        if token_matches(submitted.unwrap_or_default(), &[session, &anonymous]) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(
+                "This form has expired or did not come from this site. Reload the page and try again.",
+            ))
+        }
+    }
+
+    /// The header form of [`Visit::check_csrf`], for page scripts' `fetch` calls.
+    pub fn check_csrf_header(&self, req: &HttpRequest) -> Result<(), AppError> {
+        self.check_csrf(
+            req.headers()
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok()),
+        )
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.state.settings
+    }
+
+    /// `/t/{slug}` plus `path`.
+    pub fn tenant_path(&self, path: &str) -> String {
+        format!("/t/{}{}", self.tenant.slug, path)
+    }
+
+    pub fn require_signed_in(&self) -> Result<&SignedIn, AppError> {
+        self.signed_in
+            .as_ref()
+            .ok_or_else(|| AppError::unauthorized("Sign in first."))
+    }
+}
+
+impl FromRequest for Visit {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Visit, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let api = is_api_path(req.path());
+            load(&req)
+                .await
+                .map_err(|e| if api { e.into() } else { PageError(e).into() })
+        })
+    }
+}
+
+async fn load(req: &HttpRequest) -> Result<Visit, AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("application state missing"))?;
+    let slug = req
+        .match_info()
+        .get("tenant")
+        .ok_or_else(|| AppError::not_found("There is nothing at this address."))?
+        .to_string();
+    let tenant = state.tenants.find_active(&state.store, &slug).await?;
+    let client = client_info(req, &state.settings);
+    let browser_secret = req
+        .extensions()
+        .get::<BrowserSecret>()
+        .map(|s| s.0.clone())
+        .unwrap_or_default();
+    let token = req
+        .cookie(&cookies::session_cookie_name(&state.settings, &slug))
+        .map(|c| c.value().to_string())
+        .filter(|t| !t.is_empty());
+    let signed_in = match token {
+        Some(token) => find_signed_in(&state, &tenant, token).await?,
+        None => None,
+    };
+    Ok(Visit {
+        state,
+        tenant,
+        signed_in,
+        client,
+        browser_secret,
+    })
+}
+
+async fn find_signed_in(
+    state: &web::Data<AppState>,
+    tenant: &Tenant,
+    token: String,
+) -> Result<Option<SignedIn>, AppError> {
+    let now = state.clock.now();
+    let tenant_id = tenant.id.clone();
+    let found = state
+        .store
+        .read(move |conn| {
+            let Some(session) = sessions::find_session(conn, &tenant_id, &token, now)? else {
+                return Ok::<_, crate::store::StoreError>(None);
+            };
+            let user = crate::store::users::find_user(conn, &tenant_id, &session.user_id)?;
+            Ok(user
+                .filter(|u| u.status == status::ACTIVE)
+                .map(|user| SignedIn { session, user }))
+        })
+        .await?;
+    if let Some(signed_in) = &found
+        && sessions::needs_touch(&signed_in.session, now)
+    {
+        let session = signed_in.session.clone();
+        let settings = state.settings.session.clone();
+        state
+            .store
+            .write(move |conn| sessions::touch_session(conn, &session, &settings, now))
+            .await?;
+    }
+    Ok(found)
+}
+
+/// The client's IP: the peer, or — when the peer is a trusted proxy — the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, settings: &Settings) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip())?;
+    let trusted = |ip: &IpAddr| settings.trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .unwrap_or(peer),
+    )
+}
+
+pub fn client_info(req: &HttpRequest, settings: &Settings) -> ClientInfo {
+    ClientInfo::new(
+        client_ip(req, settings),
+        req.headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
