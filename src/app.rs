@@ -23,6 +23,9 @@ pub struct AppState {
     pub clock: Clock,
     pub master_key: Arc<MasterKey>,
     pub tenants: crate::tenants::TenantCache,
+    pub passkeys: crate::passkeys::Passkeys,
+    pub hashing: crate::passwords::HashingPool,
+    pub limiter: crate::ratelimit::RateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +93,25 @@ impl AppState {
             return Err(StartupError::MasterKeyMismatch);
         }
         let state = AppState {
-            settings: Arc::new(settings),
-            store,
             clock,
             master_key: Arc::new(master_key),
             tenants: crate::tenants::TenantCache::default(),
+            passkeys: crate::passkeys::Passkeys::new(&settings).map_err(|e| {
+                StartupError::Config(crate::config::ConfigError::Invalid {
+                    key: "public_url",
+                    message: e.to_string(),
+                })
+            })?,
+            hashing: crate::passwords::HashingPool::new(
+                settings
+                    .password
+                    .max_concurrent_hashes
+                    .unwrap_or_else(|| settings.cores()),
+                settings.password.queue_timeout,
+            ),
+            limiter: crate::ratelimit::RateLimiter::new(&settings.rate_limit, store.backend()),
+            settings: Arc::new(settings),
+            store,
         };
         let report = StartupReport {
             database,

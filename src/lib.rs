@@ -4,13 +4,18 @@
 //! and the later `oidc`, `passkeys`, `recovery`, …) → `store` (diesel, both backends).
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod passkeys;
 pub mod passwords;
+pub mod policy;
+pub mod ratelimit;
 pub mod sessions;
+pub mod signin;
 pub mod store;
 pub mod telemetry;
 pub mod tenants;

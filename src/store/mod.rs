@@ -5,7 +5,15 @@ mod migrations;
 mod pool;
 pub mod schema;
 
+pub mod audit;
+pub mod auth_events;
+pub mod ceremonies;
+pub mod groups;
 pub mod installation;
+pub mod links;
+pub mod passkeys;
+pub mod policies;
+pub mod rate_limits;
 pub mod sessions;
 pub mod tenants;
 pub mod users;

@@ -1,0 +1,317 @@
+//! Authentication ceremonies (WebAuthn L3 §7.2): identified (allowCredentials, after the
+//! email step) and discoverable (the account picker and conditional UI). Unknown emails get
+//! a decoy ceremony shaped like a real one (P3).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use webauthn_rs_core::error::WebauthnError;
+use webauthn_rs_core::internals::AuthenticatorData;
+use webauthn_rs_core::proto::{
+    Authentication, AuthenticationState, Credential, PublicKeyCredential, UserVerificationPolicy,
+};
+
+use super::{PasskeyError, Passkeys, user_handle};
+use crate::clock::UtcTime;
+use crate::crypto::{MasterKey, new_id};
+use crate::policy::{self, CounterRegression, TenantPolicy, UserVerification};
+use crate::sessions::{ACR_PHISHING_RESISTANT, Authentication as LoginAuthentication};
+use crate::store::ceremonies::{self, Ceremony};
+use crate::store::passkeys::{self as repo, Passkey, PasskeyUse};
+use crate::store::users::User;
+use crate::store::{DbConn, Store};
+use crate::users::status;
+
+const IDENTIFIED: &str = "authentication";
+const DISCOVERABLE: &str = "discoverable";
+/// A ceremony started for an email that has no passkeys to offer; it can never succeed.
+pub const DECOY_KIND: &str = "decoy";
+
+/// What the browser needs to call `navigator.credentials.get()`.
+#[derive(Debug, serde::Serialize)]
+pub struct LoginStart {
+    pub ceremony_id: String,
+    #[serde(rename = "publicKey")]
+    pub options: Value,
+}
+
+fn uv_policy(policy: &TenantPolicy) -> UserVerificationPolicy {
+    match policy.user_verification {
+        UserVerification::Preferred => UserVerificationPolicy::Preferred,
+        UserVerification::Required => UserVerificationPolicy::Required,
+    }
+}
+
+fn stored_credential(passkey: &Passkey) -> Result<Credential, PasskeyError> {
+    let mut credential: Credential = serde_json::from_str(&passkey.credential)
+        .map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    // The columns are the truth for what changes with use.
+    credential.counter = u32::try_from(passkey.sign_count).unwrap_or(u32::MAX);
+    credential.backup_eligible = passkey.backup_eligible;
+    credential.backup_state = passkey.backup_state;
+    Ok(credential)
+}
+
+fn start(
+    conn: &mut DbConn,
+    passkeys: &Passkeys,
+    tenant_id: &str,
+    user_id: Option<&str>,
+    kind: &str,
+    credentials: Vec<Credential>,
+    now: UtcTime,
+) -> Result<LoginStart, PasskeyError> {
+    let policy = policy::load(conn, tenant_id)?;
+    let builder = passkeys
+        .core
+        .new_challenge_authenticate_builder(credentials, Some(uv_policy(&policy)))
+        .map_err(PasskeyError::from_webauthn)?
+        .allow_backup_eligible_upgrade(true);
+    let (rcr, state) = passkeys
+        .core
+        .generate_challenge_authenticate(builder)
+        .map_err(PasskeyError::from_webauthn)?;
+    let ceremony = Ceremony {
+        id: new_id(),
+        tenant_id: tenant_id.to_string(),
+        user_id: user_id.map(str::to_string),
+        kind: kind.to_string(),
+        purpose: super::purpose::LOGIN.into(),
+        state: serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?,
+        context: "{}".into(),
+        created_at: now,
+        expires_at: passkeys.ceremony_expiry(now),
+    };
+    ceremonies::insert_ceremony(conn, &ceremony)?;
+    let mut value =
+        serde_json::to_value(&rcr).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    Ok(LoginStart {
+        ceremony_id: ceremony.id,
+        options: value
+            .get_mut("publicKey")
+            .map(Value::take)
+            .unwrap_or(Value::Null),
+    })
+}
+
+/// A discoverable ceremony: any passkey of this tenant may answer (account picker, S1, and
+/// the conditional UI of the email field, P4).
+pub fn start_discoverable_login(
+    conn: &mut DbConn,
+    passkeys: &Passkeys,
+    tenant_id: &str,
+    now: UtcTime,
+) -> Result<LoginStart, PasskeyError> {
+    start(
+        conn,
+        passkeys,
+        tenant_id,
+        None,
+        DISCOVERABLE,
+        Vec::new(),
+        now,
+    )
+}
+
+/// After the email step: a ceremony listing the user's passkeys, or — for an email with no
+/// passkeys here — a decoy with stable fake credential ids derived from the email, so the
+/// answer has the same shape and repeats like a real one.
+pub fn start_identified_login(
+    conn: &mut DbConn,
+    passkeys: &Passkeys,
+    master_key: &MasterKey,
+    tenant_id: &str,
+    user: Option<&User>,
+    email: &str,
+    now: UtcTime,
+) -> Result<LoginStart, PasskeyError> {
+    let owned = match user {
+        Some(u) if u.status == status::ACTIVE => repo::list_user_passkeys(conn, tenant_id, &u.id)?,
+        _ => Vec::new(),
+    };
+    if let (Some(user), false) = (user, owned.is_empty()) {
+        let credentials = owned
+            .iter()
+            .map(stored_credential)
+            .collect::<Result<Vec<_>, _>>()?;
+        return start(
+            conn,
+            passkeys,
+            tenant_id,
+            Some(&user.id),
+            IDENTIFIED,
+            credentials,
+            now,
+        );
+    }
+    let mut decoy = start(conn, passkeys, tenant_id, None, DECOY_KIND, Vec::new(), now)?;
+    decoy.options["allowCredentials"] = decoy_credentials(master_key, tenant_id, email);
+    Ok(decoy)
+}
+
+fn decoy_credentials(master_key: &MasterKey, tenant_id: &str, email: &str) -> Value {
+    let seed = master_key.mac(format!("decoy|{tenant_id}|{email}").as_bytes());
+    let count = 1 + usize::from(seed[0] % 2);
+    let transports = [json!(["internal", "hybrid"]), json!(["usb", "nfc"])];
+    let creds: Vec<Value> = (0..count)
+        .map(|i| {
+            let id = master_key.mac(&[&seed[..], &[i as u8]].concat());
+            json!({
+                "type": "public-key",
+                "id": URL_SAFE_NO_PAD.encode(id),
+                "transports": transports[usize::from(seed[1 + i] % 2)],
+            })
+        })
+        .collect();
+    Value::Array(creds)
+}
+
+/// A verified assertion; nothing is written yet.
+#[derive(Debug)]
+pub struct VerifiedLogin {
+    pub ceremony: Ceremony,
+    pub user: User,
+    pub passkey: Passkey,
+    pub counter: u32,
+    pub user_verified: bool,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    /// The counter did not increase and policy is `flag`: allowed, to be reviewed.
+    pub counter_flagged: bool,
+}
+
+impl VerifiedLogin {
+    /// RFC 8176 methods: `hwk` for a device-bound key, `swk` for a synced one; `user` for
+    /// the presence test; `mfa` when the authenticator also verified the user (PIN or
+    /// biometric), which makes the passkey multi-factor on its own.
+    pub fn authentication(&self, now: UtcTime) -> LoginAuthentication {
+        let mut amr = vec![
+            if self.backup_eligible { "swk" } else { "hwk" }.to_string(),
+            "user".to_string(),
+        ];
+        if self.user_verified {
+            amr.push("mfa".to_string());
+        }
+        LoginAuthentication {
+            user_id: self.user.id.clone(),
+            amr,
+            acr: Some(ACR_PHISHING_RESISTANT.to_string()),
+            auth_time: now,
+        }
+    }
+}
+
+/// Verifies an assertion against its ceremony and the stored passkey. Reads only.
+pub async fn verify_login(
+    store: &Store,
+    passkeys: &Passkeys,
+    tenant_id: &str,
+    ceremony_id: &str,
+    response: PublicKeyCredential,
+    now: UtcTime,
+) -> Result<VerifiedLogin, PasskeyError> {
+    let credential_id = URL_SAFE_NO_PAD.encode(&response.raw_id);
+    let (tenant, ceremony_id) = (tenant_id.to_string(), ceremony_id.to_string());
+    let (ceremony, passkey, user, policy) = store
+        .read(move |conn| {
+            let ceremony = ceremonies::find_live_ceremony(conn, &tenant, &ceremony_id, now)?
+                .filter(|c| [IDENTIFIED, DISCOVERABLE, DECOY_KIND].contains(&c.kind.as_str()))
+                .ok_or(PasskeyError::CeremonyNotFound)?;
+            if ceremony.kind == DECOY_KIND {
+                return Err(PasskeyError::UnknownCredential);
+            }
+            let passkey = repo::find_passkey_by_credential_id(conn, &credential_id)?
+                .filter(|p| p.tenant_id == tenant)
+                .ok_or(PasskeyError::UnknownCredential)?;
+            let user = crate::store::users::find_user(conn, &tenant, &passkey.user_id)?
+                .ok_or(PasskeyError::UnknownCredential)?;
+            let policy = policy::load(conn, &tenant)?;
+            Ok((ceremony, passkey, user, policy))
+        })
+        .await?;
+    if user.status != status::ACTIVE {
+        return Err(PasskeyError::AccountInactive);
+    }
+    match ceremony.kind.as_str() {
+        IDENTIFIED if ceremony.user_id.as_deref() != Some(user.id.as_str()) => {
+            return Err(PasskeyError::UnknownCredential);
+        }
+        DISCOVERABLE
+            if response.get_user_unique_id() != Some(user_handle(&user.id)?.as_slice()) =>
+        {
+            return Err(PasskeyError::UnknownCredential);
+        }
+        _ => {}
+    }
+    let state: AuthenticationState =
+        serde_json::from_str(&ceremony.state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    let credential = stored_credential(&passkey)?;
+    let outcome = passkeys
+        .core
+        .authenticate_single_credential(&response, &state, &credential);
+    let (counter, user_verified, backup_eligible, backup_state, counter_flagged) = match outcome {
+        Ok(result) => (
+            result.counter(),
+            result.user_verified(),
+            result.backup_eligible(),
+            result.backup_state(),
+            false,
+        ),
+        // Reported only after the signature, challenge and origin verified (WebAuthn L3
+        // §7.2 step 21): the assertion is genuine but the counter did not increase.
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            if policy.counter_regression == CounterRegression::Refuse {
+                return Err(PasskeyError::CounterRegression);
+            }
+            let data = AuthenticatorData::<Authentication>::try_from(
+                response.response.authenticator_data.as_slice(),
+            )
+            .map_err(|e| PasskeyError::Verification(e.to_string()))?;
+            (
+                passkey.sign_count.try_into().unwrap_or(data.counter),
+                data.user_verified,
+                data.backup_eligible,
+                data.backup_state,
+                true,
+            )
+        }
+        Err(e) => return Err(PasskeyError::from_webauthn(e)),
+    };
+    Ok(VerifiedLogin {
+        ceremony,
+        user,
+        passkey,
+        counter,
+        user_verified,
+        backup_eligible,
+        backup_state,
+        counter_flagged,
+    })
+}
+
+/// Consumes the ceremony and records the use, in the caller's transaction. Fails when the
+/// ceremony was already used (a replay) or the counter moved meanwhile (a concurrent use).
+pub fn record_login(
+    conn: &mut DbConn,
+    login: &VerifiedLogin,
+    now: UtcTime,
+) -> Result<(), PasskeyError> {
+    if !ceremonies::consume_ceremony(conn, &login.ceremony.tenant_id, &login.ceremony.id)? {
+        return Err(PasskeyError::CeremonyNotFound);
+    }
+    let change = PasskeyUse {
+        sign_count: i64::from(login.counter),
+        backup_eligible: login.backup_eligible,
+        backup_state: login.backup_state,
+        last_used_at: Some(now),
+        counter_flagged_at: if login.counter_flagged {
+            Some(now)
+        } else {
+            login.passkey.counter_flagged_at
+        },
+    };
+    if repo::update_passkey_use(conn, &login.passkey.id, login.passkey.sign_count, &change)? != 1 {
+        return Err(PasskeyError::CeremonyNotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! P7: separate limits per client IP (credential stuffing from one place) and per identifier
+//! (guessing against one account from many places). On PostgreSQL the windows live in the
+//! database, so every node counts the same hits; on SQLite (one node) in memory.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::clock::{UtcTime, unix_seconds};
+use crate::config::RateLimitSettings;
+use crate::store::{Backend, Store, StoreError, rate_limits};
+
+/// What is being limited: the endpoint family and whose attempts.
+#[derive(Debug, Clone)]
+pub enum Key {
+    Ip(String),
+    Identifier(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("rate limited; retry after {0} s")]
+    Limited(u64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    memory: Option<Arc<MemoryLimits>>,
+}
+
+struct MemoryLimits {
+    per_ip: DefaultKeyedRateLimiter<String>,
+    per_identifier: DefaultKeyedRateLimiter<String>,
+}
+
+fn quota(max: u32, window: Duration) -> Quota {
+    let max = NonZeroU32::new(max.max(1)).unwrap_or(NonZeroU32::MIN);
+    let period = window / max.get();
+    Quota::with_period(period.max(Duration::from_nanos(1)))
+        .unwrap_or_else(|| Quota::per_second(max))
+        .allow_burst(max)
+}
+
+impl RateLimiter {
+    pub fn new(settings: &RateLimitSettings, backend: Backend) -> RateLimiter {
+        let memory = (backend == Backend::Sqlite).then(|| {
+            Arc::new(MemoryLimits {
+                per_ip: governor::RateLimiter::keyed(quota(settings.per_ip, settings.window)),
+                per_identifier: governor::RateLimiter::keyed(quota(
+                    settings.per_identifier,
+                    settings.window,
+                )),
+            })
+        });
+        RateLimiter {
+            settings: settings.clone(),
+            memory,
+        }
+    }
+
+    /// Counts one attempt against every key; refuses if any is over its limit.
+    pub async fn check(
+        &self,
+        store: &Store,
+        action: &str,
+        keys: &[Key],
+        now: UtcTime,
+    ) -> Result<(), RateLimitError> {
+        match &self.memory {
+            Some(memory) => memory.check(action, keys),
+            None => self.check_database(store, action, keys, now).await,
+        }
+    }
+
+    async fn check_database(
+        &self,
+        store: &Store,
+        action: &str,
+        keys: &[Key],
+        now: UtcTime,
+    ) -> Result<(), RateLimitError> {
+        let window = i64::try_from(self.settings.window.as_secs().max(1)).unwrap_or(60);
+        let now_s = unix_seconds(now);
+        let start_s = now_s - now_s.rem_euclid(window);
+        let window_start = time::OffsetDateTime::from_unix_timestamp(start_s)
+            .map(|t| UtcTime::new(t.date(), t.time()))
+            .unwrap_or(now);
+        let expires_at = window_start + time::Duration::seconds(window);
+        let buckets: Vec<(String, u32)> = keys
+            .iter()
+            .map(|k| match k {
+                Key::Ip(ip) => (format!("{action}|ip|{ip}"), self.settings.per_ip),
+                Key::Identifier(id) => (format!("{action}|id|{id}"), self.settings.per_identifier),
+            })
+            .collect();
+        let over = store
+            .write(move |conn| {
+                let mut over = false;
+                for (bucket, max) in &buckets {
+                    let hits = rate_limits::hit_window(conn, bucket, window_start, expires_at)?;
+                    over |= hits > i64::from(*max);
+                }
+                Ok::<_, StoreError>(over)
+            })
+            .await?;
+        if over {
+            Err(RateLimitError::Limited(
+                u64::try_from(start_s + window - now_s).unwrap_or(1).max(1),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Forgets idle in-memory keys; called by the maintenance task.
+    pub fn shrink(&self) {
+        if let Some(memory) = &self.memory {
+            memory.per_ip.retain_recent();
+            memory.per_identifier.retain_recent();
+        }
+    }
+}
+
+impl MemoryLimits {
+    fn check(&self, action: &str, keys: &[Key]) -> Result<(), RateLimitError> {
+        let mut wait = Duration::ZERO;
+        for key in keys {
+            let (limiter, name) = match key {
+                Key::Ip(ip) => (&self.per_ip, format!("{action}|{ip}")),
+                Key::Identifier(id) => (&self.per_identifier, format!("{action}|{id}")),
+            };
+            if let Err(not_until) = limiter.check_key(&name) {
+                wait = wait.max(not_until.wait_time_from(DefaultClock::default().now()));
+            }
+        }
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(RateLimitError::Limited(wait.as_secs().max(1)))
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! Signing in, as the server sees it (DESIGN "Login"): the identifier step, the ceremony
+//! (passkey or password), then a session and an auth event, in one transaction.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use webauthn_rs_core::proto::PublicKeyCredential;
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Record};
+use crate::client::ClientInfo;
+use crate::clock::UtcTime;
+use crate::crypto::{constant_time_eq, new_id};
+use crate::passkeys::{self, LoginStart, PasskeyError, VerifiedLogin};
+use crate::passwords::{self, PasswordError};
+use crate::sessions::{self, Authentication, StartedSession};
+use crate::store::auth_events::{AuthEvent, insert_auth_event};
+use crate::store::users::{self as user_repo, User};
+use crate::store::{DbConn, StoreError};
+use crate::users::{Email, status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error(transparent)]
+    Passkey(#[from] PasskeyError),
+    #[error("wrong email or password")]
+    WrongPassword,
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How the identifier step answers. Every answer has the same shape: a mode and a ceremony,
+/// real or decoy (P3).
+#[derive(Debug, Serialize)]
+pub struct IdentifyAnswer {
+    pub mode: &'static str,
+    #[serde(flatten)]
+    pub ceremony: LoginStart,
+}
+
+/// After the email step: `passkey` with the user's passkeys — also, with a decoy, for an
+/// email nobody has — or `password` for an account that has no passkey yet.
+pub async fn identify(
+    state: &AppState,
+    tenant_id: &str,
+    email: &Email,
+    now: UtcTime,
+) -> Result<IdentifyAnswer, SignInError> {
+    let (passkeys, key) = (state.passkeys.clone(), state.master_key.clone());
+    let (tenant_id, email) = (tenant_id.to_string(), email.clone());
+    state
+        .store
+        .write(move |conn| {
+            let user = user_repo::find_user_by_email(conn, &tenant_id, email.as_str())?
+                .filter(|u| u.status == status::ACTIVE);
+            let has_passkey = match &user {
+                Some(u) => {
+                    crate::store::passkeys::count_user_passkeys(conn, &tenant_id, &u.id)? > 0
+                }
+                None => false,
+            };
+            let has_password = match &user {
+                Some(u) => user_repo::find_password_hash(conn, &tenant_id, &u.id)?.is_some(),
+                None => false,
+            };
+            let mode = if user.is_some() && !has_passkey && has_password {
+                "password"
+            } else {
+                "passkey"
+            };
+            let ceremony = passkeys::start_identified_login(
+                conn,
+                &passkeys,
+                &key,
+                &tenant_id,
+                user.as_ref().filter(|_| has_passkey),
+                email.as_str(),
+                now,
+            )?;
+            Ok(IdentifyAnswer { mode, ceremony })
+        })
+        .await
+}
+
+pub async fn start_discoverable(
+    state: &AppState,
+    tenant_id: &str,
+    now: UtcTime,
+) -> Result<LoginStart, SignInError> {
+    let passkeys = state.passkeys.clone();
+    let tenant_id = tenant_id.to_string();
+    Ok(state
+        .store
+        .write(move |conn| passkeys::start_discoverable_login(conn, &passkeys, &tenant_id, now))
+        .await?)
+}
+
+/// When the login page was served, carried by the page in a MAC'd token, so time-to-login
+/// (X4) is measured from the page to the session without keeping per-visit state.
+pub struct LoginClock;
+
+impl LoginClock {
+    pub fn token(state: &AppState, tenant_id: &str, now: UtcTime) -> String {
+        let millis = now.assume_utc().unix_timestamp_nanos() / 1_000_000;
+        format!("{millis}.{}", Self::mac(state, tenant_id, millis))
+    }
+
+    fn mac(state: &AppState, tenant_id: &str, millis: i128) -> String {
+        URL_SAFE_NO_PAD.encode(
+            &state
+                .master_key
+                .mac(format!("login-start|{tenant_id}|{millis}").as_bytes())[..16],
+        )
+    }
+
+    /// Milliseconds since the page was served, if the token is genuine and recent.
+    pub fn elapsed_ms(
+        state: &AppState,
+        tenant_id: &str,
+        token: Option<&str>,
+        now: UtcTime,
+    ) -> Option<i64> {
+        let (millis, mac) = token?.split_once('.')?;
+        let millis: i128 = millis.parse().ok()?;
+        if !constant_time_eq(
+            mac.as_bytes(),
+            Self::mac(state, tenant_id, millis).as_bytes(),
+        ) {
+            return None;
+        }
+        let now_ms = now.assume_utc().unix_timestamp_nanos() / 1_000_000;
+        let elapsed = i64::try_from(now_ms - millis).ok()?;
+        (0..=3_600_000).contains(&elapsed).then_some(elapsed)
+    }
+}
+
+/// A finished sign-in: the new session (its token goes into the cookie) and who it is.
+pub struct SignedIn {
+    pub started: StartedSession,
+    pub user: User,
+}
+
+/// What an auth event says about an attempt.
+pub struct Attempt<'a> {
+    pub tenant_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub method: &'static str,
+    pub failure: Option<&'a str>,
+    pub authenticator: Option<&'static str>,
+    pub client: &'a ClientInfo,
+    pub duration_ms: Option<i64>,
+}
+
+pub fn record_attempt(
+    conn: &mut DbConn,
+    attempt: Attempt<'_>,
+    now: UtcTime,
+) -> Result<(), StoreError> {
+    insert_auth_event(
+        conn,
+        &AuthEvent {
+            id: new_id(),
+            tenant_id: attempt.tenant_id.to_string(),
+            user_id: attempt.user_id.map(str::to_string),
+            occurred_at: now,
+            method: attempt.method.to_string(),
+            outcome: if attempt.failure.is_none() {
+                "success"
+            } else {
+                "failure"
+            }
+            .to_string(),
+            failure_reason: attempt.failure.map(str::to_string),
+            authenticator: attempt.authenticator.map(str::to_string),
+            browser_family: attempt.client.browser_family.clone(),
+            os_family: attempt.client.os_family.clone(),
+            duration_ms: attempt.duration_ms,
+        },
+    )
+}
+
+/// Failure attempts are written on their own: the operation they belong to rolled back.
+async fn record_failure(
+    state: &AppState,
+    tenant_id: &str,
+    user_id: Option<String>,
+    method: &'static str,
+    reason: &'static str,
+    client: &ClientInfo,
+    now: UtcTime,
+) {
+    let (tenant_id, client) = (tenant_id.to_string(), client.clone());
+    let result = state
+        .store
+        .write(move |conn| {
+            record_attempt(
+                conn,
+                Attempt {
+                    tenant_id: &tenant_id,
+                    user_id: user_id.as_deref(),
+                    method,
+                    failure: Some(reason),
+                    authenticator: None,
+                    client: &client,
+                    duration_ms: None,
+                },
+                now,
+            )
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not record a failed sign-in attempt");
+    }
+}
+
+fn passkey_failure_reason(e: &PasskeyError) -> &'static str {
+    match e {
+        PasskeyError::CeremonyNotFound => "ceremony_expired_or_used",
+        PasskeyError::UnknownCredential => "unknown_credential",
+        PasskeyError::UserVerificationRequired => "user_verification_missing",
+        PasskeyError::CounterRegression => "counter_regression",
+        PasskeyError::AccountInactive => "account_inactive",
+        PasskeyError::PolicyRefused { .. } => "policy",
+        _ => "verification_failed",
+    }
+}
+
+/// Verifies a passkey assertion and, in one transaction, records the use, starts the
+/// session and writes the auth event (and an audit event for a flagged counter, P5).
+pub async fn finish_passkey_login(
+    state: &AppState,
+    tenant_id: &str,
+    ceremony_id: &str,
+    credential: PublicKeyCredential,
+    client: &ClientInfo,
+    duration_ms: Option<i64>,
+    now: UtcTime,
+) -> Result<SignedIn, SignInError> {
+    let verified = match passkeys::verify_login(
+        &state.store,
+        &state.passkeys,
+        tenant_id,
+        ceremony_id,
+        credential,
+        now,
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            record_failure(
+                state,
+                tenant_id,
+                None,
+                "passkey",
+                passkey_failure_reason(&e),
+                client,
+                now,
+            )
+            .await;
+            return Err(e.into());
+        }
+    };
+    let user_id = verified.user.id.clone();
+    let result = complete_passkey_login(state, verified, client, duration_ms, now).await;
+    if let Err(SignInError::Passkey(e)) = &result {
+        record_failure(
+            state,
+            tenant_id,
+            Some(user_id),
+            "passkey",
+            passkey_failure_reason(e),
+            client,
+            now,
+        )
+        .await;
+    }
+    result
+}
+
+async fn complete_passkey_login(
+    state: &AppState,
+    verified: VerifiedLogin,
+    client: &ClientInfo,
+    duration_ms: Option<i64>,
+    now: UtcTime,
+) -> Result<SignedIn, SignInError> {
+    let settings = state.settings.session.clone();
+    let client = client.clone();
+    state
+        .store
+        .write(move |conn| {
+            passkeys::record_login(conn, &verified, now)?;
+            let auth = verified.authentication(now);
+            let tenant_id = verified.user.tenant_id.clone();
+            if verified.counter_flagged {
+                audit::record(
+                    conn,
+                    Record {
+                        tenant_id: &tenant_id,
+                        event_type: "passkey.counter_regression",
+                        actor: Actor::User(verified.user.id.clone()),
+                        subject_user_id: Some(&verified.user.id),
+                        client: Some(&client),
+                        details: serde_json::json!({
+                            "passkey_id": verified.passkey.id,
+                            "stored_counter": verified.passkey.sign_count,
+                            "presented_counter": verified.counter,
+                            "policy": "flag",
+                        }),
+                        needs_review: true,
+                    },
+                    now,
+                )?;
+            }
+            record_attempt(
+                conn,
+                Attempt {
+                    tenant_id: &tenant_id,
+                    user_id: Some(&verified.user.id),
+                    method: "passkey",
+                    failure: None,
+                    authenticator: Some(if verified.backup_eligible {
+                        "synced"
+                    } else {
+                        "device_bound"
+                    }),
+                    client: &client,
+                    duration_ms,
+                },
+                now,
+            )?;
+            let started =
+                sessions::start_session(conn, &tenant_id, &auth, &client, &settings, now)?;
+            Ok(SignedIn {
+                started,
+                user: verified.user,
+            })
+        })
+        .await
+}
+
+/// The password fallback: argon2id on the bounded hashing pool, a dummy verification for
+/// unknown accounts and accounts without a password, one answer for every failure.
+pub async fn password_login(
+    state: &AppState,
+    tenant_id: &str,
+    email: &Email,
+    password: String,
+    client: &ClientInfo,
+    duration_ms: Option<i64>,
+    now: UtcTime,
+) -> Result<SignedIn, SignInError> {
+    let (tenant, address) = (tenant_id.to_string(), email.to_string());
+    let found = state
+        .store
+        .read(move |conn| {
+            let Some(user) = user_repo::find_user_by_email(conn, &tenant, &address)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let hash = user_repo::find_password_hash(conn, &tenant, &user.id)?;
+            Ok(Some((user, hash)))
+        })
+        .await?;
+    let usable = found.filter(|(user, hash)| {
+        user.status == status::ACTIVE && !user.is_password_disabled && hash.is_some()
+    });
+    let (user, hash) = match usable {
+        Some((user, Some(hash))) => (Some(user), Some(hash)),
+        _ => (None, None),
+    };
+    let verified_against = hash.clone();
+    let verification = state
+        .hashing
+        .run(move || match hash {
+            Some(hash) => passwords::verify_blocking(&password, &hash),
+            None => {
+                passwords::dummy_verify_blocking(&password);
+                passwords::Verification {
+                    is_valid: false,
+                    rehashed: None,
+                }
+            }
+        })
+        .await?;
+    let user = match user {
+        Some(user) if verification.is_valid => user,
+        user => {
+            let reason = if user.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
+            record_failure(
+                state,
+                tenant_id,
+                user.map(|u| u.id),
+                "password",
+                reason,
+                client,
+                now,
+            )
+            .await;
+            return Err(SignInError::WrongPassword);
+        }
+    };
+    let settings = state.settings.session.clone();
+    let client = client.clone();
+    state
+        .store
+        .write(move |conn| {
+            // Only replaces the hash we verified: a password changed meanwhile stays.
+            if let (Some(new), Some(old)) = (&verification.rehashed, &verified_against) {
+                user_repo::replace_password_hash(conn, &user.tenant_id, &user.id, old, new, now)?;
+            }
+            record_attempt(
+                conn,
+                Attempt {
+                    tenant_id: &user.tenant_id,
+                    user_id: Some(&user.id),
+                    method: "password",
+                    failure: None,
+                    authenticator: None,
+                    client: &client,
+                    duration_ms,
+                },
+                now,
+            )?;
+            let auth = Authentication {
+                user_id: user.id.clone(),
+                amr: vec!["pwd".to_string()],
+                acr: None,
+                auth_time: now,
+            };
+            let started =
+                sessions::start_session(conn, &user.tenant_id, &auth, &client, &settings, now)?;
+            Ok(SignedIn { started, user })
+        })
+        .await
+}

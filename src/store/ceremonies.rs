@@ -1,0 +1,63 @@
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use super::schema::webauthn_ceremonies;
+use super::{DbConn, StoreResult};
+
+/// WebAuthn ceremony state, kept server-side (never in a cookie) so any node can finish
+/// what another started; consumed once.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webauthn_ceremonies)]
+pub struct Ceremony {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: Option<String>,
+    pub kind: String,
+    pub purpose: String,
+    pub state: String,
+    pub context: String,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+}
+
+pub fn insert_ceremony(conn: &mut DbConn, ceremony: &Ceremony) -> StoreResult<()> {
+    diesel::insert_into(webauthn_ceremonies::table)
+        .values(ceremony)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The unexpired ceremony, without consuming it (verification happens outside the write
+/// transaction; [`consume_ceremony`] then makes it single use).
+pub fn find_live_ceremony(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    id: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<Option<Ceremony>> {
+    Ok(webauthn_ceremonies::table
+        .filter(webauthn_ceremonies::id.eq(id))
+        .filter(webauthn_ceremonies::tenant_id.eq(tenant_id))
+        .filter(webauthn_ceremonies::expires_at.gt(now))
+        .select(Ceremony::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes the ceremony; `false` when it was already consumed (a replay or a race).
+pub fn consume_ceremony(conn: &mut DbConn, tenant_id: &str, id: &str) -> StoreResult<bool> {
+    let deleted = diesel::delete(
+        webauthn_ceremonies::table
+            .filter(webauthn_ceremonies::id.eq(id))
+            .filter(webauthn_ceremonies::tenant_id.eq(tenant_id)),
+    )
+    .execute(conn)?;
+    Ok(deleted == 1)
+}
+
+pub fn delete_expired_ceremonies(conn: &mut DbConn, now: PrimitiveDateTime) -> StoreResult<usize> {
+    Ok(
+        diesel::delete(webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.le(now)))
+            .execute(conn)?,
+    )
+}
