@@ -51,6 +51,18 @@ pub fn unix_seconds(t: UtcTime) -> i64 {
     t.assume_utc().unix_timestamp()
 }
 
+/// For pages: `2026-03-02 09:00 UTC`.
+pub fn display(t: UtcTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! Three layers, arrows down only: `web` (handlers, templates) → domain modules (`tenants`,
 //! and the later `oidc`, `passkeys`, `recovery`, …) → `store` (diesel, both backends).
 
+pub mod account;
 pub mod app;
 pub mod audit;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod enrollment;
 pub mod passkeys;
 pub mod passwords;
 pub mod policy;

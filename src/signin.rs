@@ -136,6 +136,28 @@ impl LoginClock {
     }
 }
 
+/// Where a login attempt comes from.
+#[derive(Debug, Clone, Default)]
+pub struct LoginContext {
+    pub client: ClientInfo,
+    /// Milliseconds from the login page to now (X4), when known.
+    pub duration_ms: Option<i64>,
+    /// The browser's current session, ended when the new one starts (no fixation).
+    pub previous_session: Option<String>,
+}
+
+fn end_previous(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    ctx: &LoginContext,
+    now: UtcTime,
+) -> Result<(), StoreError> {
+    if let Some(id) = &ctx.previous_session {
+        crate::store::sessions::end_session(conn, tenant_id, id, now)?;
+    }
+    Ok(())
+}
+
 /// A finished sign-in: the new session (its token goes into the cookie) and who it is.
 pub struct SignedIn {
     pub started: StartedSession,
@@ -234,10 +256,10 @@ pub async fn finish_passkey_login(
     tenant_id: &str,
     ceremony_id: &str,
     credential: PublicKeyCredential,
-    client: &ClientInfo,
-    duration_ms: Option<i64>,
+    ctx: &LoginContext,
     now: UtcTime,
 ) -> Result<SignedIn, SignInError> {
+    let client = &ctx.client;
     let verified = match passkeys::verify_login(
         &state.store,
         &state.passkeys,
@@ -264,7 +286,7 @@ pub async fn finish_passkey_login(
         }
     };
     let user_id = verified.user.id.clone();
-    let result = complete_passkey_login(state, verified, client, duration_ms, now).await;
+    let result = complete_passkey_login(state, verified, ctx, now).await;
     if let Err(SignInError::Passkey(e)) = &result {
         record_failure(
             state,
@@ -283,15 +305,15 @@ pub async fn finish_passkey_login(
 async fn complete_passkey_login(
     state: &AppState,
     verified: VerifiedLogin,
-    client: &ClientInfo,
-    duration_ms: Option<i64>,
+    ctx: &LoginContext,
     now: UtcTime,
 ) -> Result<SignedIn, SignInError> {
     let settings = state.settings.session.clone();
-    let client = client.clone();
+    let ctx = ctx.clone();
     state
         .store
         .write(move |conn| {
+            let client = &ctx.client;
             passkeys::record_login(conn, &verified, now)?;
             let auth = verified.authentication(now);
             let tenant_id = verified.user.tenant_id.clone();
@@ -303,7 +325,7 @@ async fn complete_passkey_login(
                         event_type: "passkey.counter_regression",
                         actor: Actor::User(verified.user.id.clone()),
                         subject_user_id: Some(&verified.user.id),
-                        client: Some(&client),
+                        client: Some(client),
                         details: serde_json::json!({
                             "passkey_id": verified.passkey.id,
                             "stored_counter": verified.passkey.sign_count,
@@ -327,13 +349,13 @@ async fn complete_passkey_login(
                     } else {
                         "device_bound"
                     }),
-                    client: &client,
-                    duration_ms,
+                    client,
+                    duration_ms: ctx.duration_ms,
                 },
                 now,
             )?;
-            let started =
-                sessions::start_session(conn, &tenant_id, &auth, &client, &settings, now)?;
+            end_previous(conn, &tenant_id, &ctx, now)?;
+            let started = sessions::start_session(conn, &tenant_id, &auth, client, &settings, now)?;
             Ok(SignedIn {
                 started,
                 user: verified.user,
@@ -349,10 +371,10 @@ pub async fn password_login(
     tenant_id: &str,
     email: &Email,
     password: String,
-    client: &ClientInfo,
-    duration_ms: Option<i64>,
+    ctx: &LoginContext,
     now: UtcTime,
 ) -> Result<SignedIn, SignInError> {
+    let client = &ctx.client;
     let (tenant, address) = (tenant_id.to_string(), email.to_string());
     let found = state
         .store
@@ -407,10 +429,11 @@ pub async fn password_login(
         }
     };
     let settings = state.settings.session.clone();
-    let client = client.clone();
+    let ctx = ctx.clone();
     state
         .store
         .write(move |conn| {
+            let client = &ctx.client;
             // Only replaces the hash we verified: a password changed meanwhile stays.
             if let (Some(new), Some(old)) = (&verification.rehashed, &verified_against) {
                 user_repo::replace_password_hash(conn, &user.tenant_id, &user.id, old, new, now)?;
@@ -423,11 +446,12 @@ pub async fn password_login(
                     method: "password",
                     failure: None,
                     authenticator: None,
-                    client: &client,
-                    duration_ms,
+                    client,
+                    duration_ms: ctx.duration_ms,
                 },
                 now,
             )?;
+            end_previous(conn, &user.tenant_id, &ctx, now)?;
             let auth = Authentication {
                 user_id: user.id.clone(),
                 amr: vec!["pwd".to_string()],

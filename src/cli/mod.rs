@@ -3,6 +3,7 @@
 
 mod serve;
 mod tenant;
+mod user;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,9 @@ pub enum Command {
     /// Manage tenants (organisations).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Manage users: create, invite, list.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,6 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(cmd) => {
             let (state, _) = open(settings)?;
             tenant::run(&state, cmd)
+        }
+        Command::User(cmd) => {
+            let (state, _) = open(settings)?;
+            user::run(&state, cmd)
         }
     }
 }

@@ -9,8 +9,24 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format, &settings.log_level);
     actix_web::rt::System::new().block_on(async move {
         let (state, report) = AppState::open_async(settings, Clock::System).await?;
+        let base = state.settings.public_base();
+        let now = state.clock.now();
+        let setup = state
+            .store
+            .write(move |conn| crate::enrollment::ensure_setup_link(conn, &base, now))
+            .await?;
         let app = Application::serve(state)?;
-        let banner = banner(&app, &report);
+        let mut banner = banner(&app, &report);
+        if let Some(link) = setup {
+            banner += &format!(
+                "\nNo owner has enrolled yet. Open this one-time link to create the first owner\n\
+                 of the 'default' organisation with a passkey (a new link is printed at each\n\
+                 start until it is used; it expires in 24 hours):\n\n  {}\n\n\
+                 Or invite people from the command line:\n  \
+                 passgate user invite --tenant default --email you@example.com --role owner\n",
+                link.url
+            );
+        }
         // A closed stdout (a supervisor that stopped reading) must not bring the server down.
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());

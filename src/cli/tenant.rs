@@ -16,6 +16,13 @@ pub enum TenantCommand {
     },
     /// List tenants, one JSON object per line.
     List,
+    /// Show a tenant's policy (JSON).
+    PolicyGet { slug: String },
+    /// Replace a tenant's policy with the JSON document in FILE ("-" for standard input).
+    PolicySet {
+        slug: String,
+        file: std::path::PathBuf,
+    },
 }
 
 pub fn run(state: &AppState, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -33,6 +40,45 @@ pub fn run(state: &AppState, cmd: TenantCommand) -> anyhow::Result<()> {
                 "name": tenant.name,
                 "issuer": state.settings.issuer(&tenant.slug),
             }))
+        }
+        TenantCommand::PolicyGet { slug } => {
+            let policy = state.store.read_blocking(|conn| {
+                let tenant = tenants::find_active_tenant(conn, &slug)?;
+                Ok::<_, anyhow::Error>(crate::policy::load(conn, &tenant.id)?)
+            })?;
+            println!("{}", serde_json::to_string_pretty(&policy)?);
+            Ok(())
+        }
+        TenantCommand::PolicySet { slug, file } => {
+            let document = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                s
+            } else {
+                std::fs::read_to_string(&file)?
+            };
+            let policy = crate::policy::parse(&document)?;
+            let now = state.clock.now();
+            state.store.write_blocking(|conn| {
+                let tenant = tenants::find_active_tenant(conn, &slug)?;
+                crate::policy::save(conn, &tenant.id, &policy, None, now)?;
+                crate::audit::record(
+                    conn,
+                    crate::audit::Record {
+                        tenant_id: &tenant.id,
+                        event_type: "policy.changed",
+                        actor: crate::audit::Actor::Cli,
+                        subject_user_id: None,
+                        client: None,
+                        details: serde_json::to_value(&policy)?,
+                        needs_review: false,
+                    },
+                    now,
+                )?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            eprintln!("policy of '{slug}' updated");
+            Ok(())
         }
         TenantCommand::List => {
             let all = state.store.read_blocking(tenants::list_tenants)?;

@@ -67,6 +67,35 @@ pub fn count_users(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(users::table.count().get_result(conn)?)
 }
 
+/// Owners who finished enrolling, in any tenant: none means the installation is unclaimed.
+pub fn count_active_owners(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(users::table
+        .filter(users::role.eq("owner"))
+        .filter(users::status.eq("active"))
+        .count()
+        .get_result(conn)?)
+}
+
+/// An invited account becomes active once its first credential is enrolled; the email is
+/// then taken as verified, since the organisation named it and the link reached its owner.
+pub fn activate_user(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    id: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(users::table)
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::id.eq(id))
+        .set((
+            users::status.eq("active"),
+            users::email_verified.eq(true),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn update_user_status(
     conn: &mut DbConn,
     tenant_id: &str,

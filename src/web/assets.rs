@@ -4,11 +4,18 @@ use actix_web::{HttpResponse, web};
 
 use super::AppError;
 
-const FILES: &[(&str, &str, &str)] = &[(
-    "style.css",
-    "text/css; charset=utf-8",
-    include_str!("../../static/style.css"),
-)];
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    ),
+    (
+        "passgate.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/passgate.js"),
+    ),
+];
 
 pub async fn get_static(file: web::Path<String>) -> Result<HttpResponse, AppError> {
     let (_, content_type, body) = FILES

@@ -85,6 +85,12 @@ impl AppError {
         )
     }
 
+    /// Replaces the machine-readable code (the page script maps some codes to guidance).
+    pub fn with_code(mut self, code: &'static str) -> AppError {
+        self.code = code;
+        self
+    }
+
     pub fn with_www_authenticate(mut self, challenge: impl Into<String>) -> AppError {
         self.www_authenticate = Some(challenge.into());
         self
@@ -226,6 +232,119 @@ impl From<TenantError> for AppError {
             }
             TenantError::SlugTaken(_) => AppError::conflict(e.to_string()),
             TenantError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::passkeys::PasskeyError> for AppError {
+    fn from(e: crate::passkeys::PasskeyError) -> Self {
+        use crate::passkeys::PasskeyError as P;
+        match e {
+            P::CeremonyNotFound => AppError::bad_request(
+                "This attempt expired or was already used. Please start again.",
+            )
+            .with_code("ceremony_expired"),
+            P::Verification(detail) => {
+                tracing::info!(%detail, "passkey response refused");
+                AppError::bad_request("Your passkey's response could not be verified. Please try again.")
+                    .with_code("verification_failed")
+            }
+            P::UnknownCredential => AppError::unauthorized(
+                "That passkey is not registered for this account here. Try another passkey or sign in another way.",
+            )
+            .with_code("unknown_credential"),
+            P::AlreadyRegistered => {
+                AppError::conflict("This passkey is already registered.").with_code("already_registered")
+            }
+            P::UserVerificationRequired => AppError::forbidden(
+                "Your organisation requires unlocking your passkey with a PIN or biometric. Set one up on your device or security key and try again.",
+            )
+            .with_code("user_verification_required"),
+            P::PolicyRefused { rule, reason } => {
+                AppError::forbidden(format!("{reason}. (Your organisation's policy \"{rule}\".)"))
+                    .with_code("policy_refused")
+            }
+            P::CounterRegression => AppError::forbidden(
+                "This passkey looks like a copy (its signature counter went backwards), and your organisation's policy refuses it. Use another passkey or contact your administrator.",
+            )
+            .with_code("policy_refused"),
+            P::AccountInactive => AppError::forbidden("This account cannot sign in.").with_code("account_inactive"),
+            P::InvalidLabel => AppError::bad_request(e.to_string()),
+            P::Policy(e) => AppError::internal(e),
+            P::Store(e) => e.into(),
+            P::Internal(e) => AppError::internal(e),
+        }
+    }
+}
+
+impl From<crate::signin::SignInError> for AppError {
+    fn from(e: crate::signin::SignInError) -> Self {
+        use crate::signin::SignInError as S;
+        match e {
+            S::Passkey(e) => e.into(),
+            S::WrongPassword => {
+                AppError::unauthorized("Wrong email or password.").with_code("invalid_credentials")
+            }
+            S::Password(e) => e.into(),
+            S::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::passwords::PasswordError> for AppError {
+    fn from(e: crate::passwords::PasswordError) -> Self {
+        use crate::passwords::PasswordError as P;
+        match e {
+            P::Overloaded => {
+                let mut err = AppError::unavailable(
+                    "Too many sign-ins are being checked right now. Please try again in a moment.",
+                );
+                err.retry_after = Some(1);
+                err
+            }
+            P::TooShort | P::TooLong => AppError::bad_request(e.to_string()),
+            P::Hashing(e) => AppError::internal(e),
+        }
+    }
+}
+
+impl From<crate::enrollment::EnrollmentError> for AppError {
+    fn from(e: crate::enrollment::EnrollmentError) -> Self {
+        use crate::enrollment::EnrollmentError as E;
+        match e {
+            E::LinkInvalid => AppError::not_found(
+                "This link has expired or was already used. Ask your administrator for a new one.",
+            )
+            .with_code("link_invalid"),
+            E::AlreadyActive(_) => AppError::conflict(e.to_string()),
+            E::NotYours => AppError::forbidden(e.to_string()),
+            E::Passkey(e) => e.into(),
+            E::User(e) => e.into(),
+            E::Tenant(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::users::UserError> for AppError {
+    fn from(e: crate::users::UserError) -> Self {
+        use crate::users::UserError as U;
+        match e {
+            U::InvalidEmail(_) => AppError::bad_request(e.to_string()),
+            U::EmailTaken(_) => AppError::conflict(e.to_string()),
+            U::NotFound => AppError::not_found("No such user."),
+            U::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::ratelimit::RateLimitError> for AppError {
+    fn from(e: crate::ratelimit::RateLimitError) -> Self {
+        match e {
+            crate::ratelimit::RateLimitError::Limited(seconds) => {
+                AppError::too_many_requests(seconds)
+            }
+            crate::ratelimit::RateLimitError::Store(e) => e.into(),
         }
     }
 }

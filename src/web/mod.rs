@@ -1,14 +1,18 @@
 //! The web layer: routes, extractors, middleware and page handlers. Handlers parse, authorize,
 //! call one domain function and render.
 
+mod account;
 mod assets;
 pub mod context;
 pub mod cookies;
 pub mod csrf;
+mod enroll;
 pub mod error;
 mod extract;
 mod health;
+mod login;
 mod middleware;
+mod pages;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -25,6 +29,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::get_healthz))
         .route("/readyz", web::get().to(health::get_readyz))
         .route("/static/{file}", web::get().to(assets::get_static))
+        .service(
+            web::scope("/t/{tenant}")
+                .route("/login", web::get().to(login::get_login))
+                .route("/signout", web::post().to(login::post_signout))
+                .route("/enroll", web::get().to(enroll::get_enroll))
+                .route("/setup", web::get().to(enroll::get_setup))
+                .route("/account", web::get().to(account::get_account))
+                .route(
+                    "/account/passkeys/{id}/rename",
+                    web::post().to(account::post_rename),
+                )
+                .route(
+                    "/account/passkeys/{id}/remove",
+                    web::get().to(account::get_remove),
+                )
+                .route(
+                    "/account/passkeys/{id}/remove",
+                    web::post().to(account::post_remove),
+                )
+                .route("/api/login/identify", web::post().to(login::post_identify))
+                .route(
+                    "/api/login/discoverable",
+                    web::post().to(login::post_discoverable),
+                )
+                .route(
+                    "/api/login/passkey",
+                    web::post().to(login::post_passkey_finish),
+                )
+                .route("/api/login/password", web::post().to(login::post_password))
+                .route(
+                    "/api/enroll/start",
+                    web::post().to(enroll::post_invite_start),
+                )
+                .route("/api/setup/start", web::post().to(enroll::post_setup_start))
+                .route(
+                    "/api/passkeys/start",
+                    web::post().to(enroll::post_additional_start),
+                )
+                .route("/api/passkeys/finish", web::post().to(enroll::post_finish)),
+        )
         .default_service(web::to(not_found));
 }
 

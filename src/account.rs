@@ -1,0 +1,69 @@
+//! What people do with their own account (P9, P10): see, rename and remove their passkeys.
+
+use serde_json::json;
+
+use crate::audit::{self, Actor, Record};
+use crate::client::ClientInfo;
+use crate::clock::UtcTime;
+use crate::passkeys::{PasskeyError, clean_label};
+use crate::store::passkeys::{self as repo, Passkey};
+use crate::store::users::User;
+use crate::store::{DbConn, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("no such passkey on this account")]
+    PasskeyNotFound,
+    #[error(transparent)]
+    Passkey(#[from] PasskeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn list_passkeys(conn: &mut DbConn, user: &User) -> Result<Vec<Passkey>, AccountError> {
+    Ok(repo::list_user_passkeys(conn, &user.tenant_id, &user.id)?)
+}
+
+pub fn find_passkey(conn: &mut DbConn, user: &User, id: &str) -> Result<Passkey, AccountError> {
+    repo::find_user_passkey(conn, &user.tenant_id, &user.id, id)?
+        .ok_or(AccountError::PasskeyNotFound)
+}
+
+pub fn rename_passkey(
+    conn: &mut DbConn,
+    user: &User,
+    id: &str,
+    label: &str,
+) -> Result<(), AccountError> {
+    let label = clean_label(label)?;
+    if repo::rename_passkey(conn, &user.tenant_id, &user.id, id, &label)? == 0 {
+        return Err(AccountError::PasskeyNotFound);
+    }
+    Ok(())
+}
+
+/// Removes one of the user's own passkeys; the audit event is written with it.
+pub fn remove_passkey(
+    conn: &mut DbConn,
+    user: &User,
+    id: &str,
+    client: &ClientInfo,
+    now: UtcTime,
+) -> Result<Passkey, AccountError> {
+    let passkey = find_passkey(conn, user, id)?;
+    repo::delete_passkey(conn, &user.tenant_id, &user.id, id)?;
+    audit::record(
+        conn,
+        Record {
+            tenant_id: &user.tenant_id,
+            event_type: "passkey.removed",
+            actor: Actor::User(user.id.clone()),
+            subject_user_id: Some(&user.id),
+            client: Some(client),
+            details: json!({ "passkey_id": passkey.id, "label": passkey.label }),
+            needs_review: false,
+        },
+        now,
+    )?;
+    Ok(passkey)
+}

@@ -1,0 +1,260 @@
+//! The login page and the JSON endpoints its script calls (P3, P4, S1).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs_core::proto::PublicKeyCredential;
+
+use super::pages::{json_no_store, render, safe_return_to, see_other};
+use super::{AppError, PageError, Visit, cookies};
+use crate::ratelimit::Key;
+use crate::sessions;
+use crate::signin::{self, LoginClock, LoginContext, SignedIn};
+use crate::users::Email;
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+    /// `passkey`: the relying party asked for phishing-resistant sign-in (acr `phr`).
+    require: Option<String>,
+    /// `login`: sign in again even with a session.
+    prompt: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    tenant_name: &'a str,
+    tenant_path: String,
+    csrf: String,
+    return_to: String,
+    started: String,
+    login_hint: &'a str,
+    require_passkey: bool,
+}
+
+fn return_to_or_account(visit: &Visit, raw: Option<&str>) -> String {
+    safe_return_to(raw, &visit.tenant.slug).unwrap_or_else(|| visit.tenant_path("/account"))
+}
+
+pub async fn get_login(
+    visit: Visit,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
+    let return_to = return_to_or_account(&visit, query.return_to.as_deref());
+    let require_passkey = query.require.as_deref() == Some("passkey");
+    let forced = query.prompt.as_deref() == Some("login");
+    if let Some(signed_in) = &visit.signed_in {
+        let strong_enough = !require_passkey
+            || signed_in.session.acr.as_deref() == Some(sessions::ACR_PHISHING_RESISTANT);
+        if !forced && strong_enough {
+            return Ok(see_other(&return_to));
+        }
+    }
+    let now = visit.state.clock.now();
+    Ok(render(&LoginPage {
+        tenant_name: &visit.tenant.name,
+        tenant_path: visit.tenant_path(""),
+        csrf: visit.csrf_token(),
+        return_to,
+        started: LoginClock::token(&visit.state, &visit.tenant.id, now),
+        login_hint: query.login_hint.as_deref().unwrap_or_default(),
+        require_passkey,
+    })?)
+}
+
+fn client_ip_key(visit: &Visit) -> Key {
+    Key::Ip(visit.client.ip_string().unwrap_or_default())
+}
+
+fn identifier_key(visit: &Visit, email: &Email) -> Key {
+    Key::Identifier(format!("{}|{}", visit.tenant.id, email))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdentifyBody {
+    email: String,
+}
+
+pub async fn post_identify(
+    req: HttpRequest,
+    visit: Visit,
+    body: web::Json<IdentifyBody>,
+) -> Result<HttpResponse, AppError> {
+    visit.check_csrf_header(&req)?;
+    let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let state = &visit.state;
+    let now = state.clock.now();
+    state
+        .limiter
+        .check(
+            &state.store,
+            "login",
+            &[client_ip_key(&visit), identifier_key(&visit, &email)],
+            now,
+        )
+        .await?;
+    let answer = signin::identify(state, &visit.tenant.id, &email, now).await?;
+    Ok(json_no_store(&answer, None))
+}
+
+pub async fn post_discoverable(req: HttpRequest, visit: Visit) -> Result<HttpResponse, AppError> {
+    visit.check_csrf_header(&req)?;
+    let state = &visit.state;
+    let now = state.clock.now();
+    state
+        .limiter
+        .check(&state.store, "passkey-start", &[client_ip_key(&visit)], now)
+        .await?;
+    let start = signin::start_discoverable(state, &visit.tenant.id, now).await?;
+    Ok(json_no_store(&start, None))
+}
+
+fn login_context(visit: &Visit, started: Option<&str>) -> LoginContext {
+    let now = visit.state.clock.now();
+    LoginContext {
+        client: visit.client.clone(),
+        duration_ms: LoginClock::elapsed_ms(&visit.state, &visit.tenant.id, started, now),
+        previous_session: visit.signed_in.as_ref().map(|s| s.session.id.clone()),
+    }
+}
+
+fn signed_in_response(visit: &Visit, signed_in: SignedIn, return_to: Option<&str>) -> HttpResponse {
+    let cookie = cookies::session_cookie(
+        visit.settings(),
+        &visit.tenant.slug,
+        &signed_in.started.token,
+    );
+    json_no_store(
+        &json!({ "redirect": return_to_or_account(visit, return_to) }),
+        Some(cookie),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasskeyFinishBody {
+    ceremony_id: String,
+    credential: PublicKeyCredential,
+    started: Option<String>,
+    return_to: Option<String>,
+}
+
+pub async fn post_passkey_finish(
+    req: HttpRequest,
+    visit: Visit,
+    body: web::Json<PasskeyFinishBody>,
+) -> Result<HttpResponse, AppError> {
+    visit.check_csrf_header(&req)?;
+    let state = &visit.state;
+    let now = state.clock.now();
+    state
+        .limiter
+        .check(
+            &state.store,
+            "passkey-finish",
+            &[client_ip_key(&visit)],
+            now,
+        )
+        .await?;
+    let body = body.into_inner();
+    let ctx = login_context(&visit, body.started.as_deref());
+    let signed_in = signin::finish_passkey_login(
+        state,
+        &visit.tenant.id,
+        &body.ceremony_id,
+        body.credential,
+        &ctx,
+        now,
+    )
+    .await?;
+    Ok(signed_in_response(
+        &visit,
+        signed_in,
+        body.return_to.as_deref(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordBody {
+    email: String,
+    password: String,
+    started: Option<String>,
+    return_to: Option<String>,
+}
+
+pub async fn post_password(
+    req: HttpRequest,
+    visit: Visit,
+    body: web::Json<PasswordBody>,
+) -> Result<HttpResponse, AppError> {
+    visit.check_csrf_header(&req)?;
+    let body = body.into_inner();
+    let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let state = &visit.state;
+    let now = state.clock.now();
+    state
+        .limiter
+        .check(
+            &state.store,
+            "password",
+            &[client_ip_key(&visit), identifier_key(&visit, &email)],
+            now,
+        )
+        .await?;
+    let ctx = login_context(&visit, body.started.as_deref());
+    let signed_in =
+        signin::password_login(state, &visit.tenant.id, &email, body.password, &ctx, now).await?;
+    Ok(signed_in_response(
+        &visit,
+        signed_in,
+        body.return_to.as_deref(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignOutForm {
+    csrf_token: String,
+    #[serde(default)]
+    everywhere: Option<String>,
+}
+
+/// Signs out of this browser, or of every browser (`everywhere`).
+pub async fn post_signout(
+    visit: Visit,
+    form: web::Form<SignOutForm>,
+) -> Result<HttpResponse, PageError> {
+    visit.check_csrf(Some(&form.csrf_token))?;
+    let login = visit.tenant_path("/login");
+    let Some(signed_in) = visit.signed_in.clone() else {
+        return Ok(see_other(&login));
+    };
+    let now = visit.state.clock.now();
+    let everywhere = form.everywhere.is_some();
+    visit
+        .state
+        .store
+        .write(move |conn| {
+            if everywhere {
+                sessions::end_all_sessions(
+                    conn,
+                    &signed_in.user.tenant_id,
+                    &signed_in.user.id,
+                    now,
+                )?;
+            } else {
+                sessions::end_session(conn, &signed_in.session, now)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })
+        .await
+        .map_err(AppError::from)?;
+    let mut res = see_other(&login);
+    res.add_cookie(&cookies::removed_session_cookie(
+        visit.settings(),
+        &visit.tenant.slug,
+    ))
+    .map_err(AppError::internal)?;
+    Ok(res)
+}
