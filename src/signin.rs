@@ -31,6 +31,9 @@ pub enum SignInError {
     Store(#[from] StoreError),
 }
 
+/// A user id no account has, for queries made only to take the same time.
+const NO_SUCH_USER: &str = "00000000-0000-0000-0000-000000000000";
+
 /// How the identifier step answers. Every answer has the same shape: a mode and a ceremony,
 /// real or decoy (P3).
 #[derive(Debug, Serialize)]
@@ -55,16 +58,11 @@ pub async fn identify(
         .write(move |conn| {
             let user = user_repo::find_user_by_email(conn, &tenant_id, email.as_str())?
                 .filter(|u| u.status == status::ACTIVE);
-            let has_passkey = match &user {
-                Some(u) => {
-                    crate::store::passkeys::count_user_passkeys(conn, &tenant_id, &u.id)? > 0
-                }
-                None => false,
-            };
-            let has_password = match &user {
-                Some(u) => user_repo::find_password_hash(conn, &tenant_id, &u.id)?.is_some(),
-                None => false,
-            };
+            // The same queries run for an unknown email, so the answer takes as long (P3).
+            let probe = user.as_ref().map_or(NO_SUCH_USER, |u| u.id.as_str());
+            let has_passkey =
+                crate::store::passkeys::count_user_passkeys(conn, &tenant_id, probe)? > 0;
+            let has_password = user_repo::find_password_hash(conn, &tenant_id, probe)?.is_some();
             let mode = if user.is_some() && !has_passkey && has_password {
                 "password"
             } else {

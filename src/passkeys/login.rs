@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::internals::AuthenticatorData;
 use webauthn_rs_core::proto::{
-    Authentication, AuthenticationState, Credential, PublicKeyCredential, UserVerificationPolicy,
+    Authentication, AuthenticationState, AuthenticatorTransport, Credential, PublicKeyCredential,
+    UserVerificationPolicy,
 };
 
 use super::{PasskeyError, Passkeys, user_handle};
@@ -49,6 +50,9 @@ fn stored_credential(passkey: &Passkey) -> Result<Credential, PasskeyError> {
     credential.counter = u32::try_from(passkey.sign_count).unwrap_or(u32::MAX);
     credential.backup_eligible = passkey.backup_eligible;
     credential.backup_state = passkey.backup_state;
+    let transports: Vec<AuthenticatorTransport> =
+        serde_json::from_str(&passkey.transports).unwrap_or_default();
+    credential.transports = (!transports.is_empty()).then_some(transports);
     Ok(credential)
 }
 
@@ -125,11 +129,14 @@ pub fn start_identified_login(
     email: &str,
     now: UtcTime,
 ) -> Result<LoginStart, PasskeyError> {
-    let owned = match user {
-        Some(u) if u.status == status::ACTIVE => repo::list_user_passkeys(conn, tenant_id, &u.id)?,
-        _ => Vec::new(),
-    };
-    if let (Some(user), false) = (user, owned.is_empty()) {
+    let active = user.filter(|u| u.status == status::ACTIVE);
+    // Listed for unknown emails too (under an id nobody has), to take the same time (P3).
+    let owned = repo::list_user_passkeys(
+        conn,
+        tenant_id,
+        active.map_or("00000000-0000-0000-0000-000000000000", |u| u.id.as_str()),
+    )?;
+    if let (Some(user), false) = (active, owned.is_empty()) {
         let credentials = owned
             .iter()
             .map(stored_credential)

@@ -8,8 +8,9 @@ use serde_json::Value;
 use webauthn_rs_core::internals::AuthenticatorData;
 use webauthn_rs_core::proto::{
     AttestationCaList, AttestationCaListBuilder, AttestationConveyancePreference,
-    AuthenticatorAttachment, CreationChallengeResponse, Credential, RegisterPublicKeyCredential,
-    Registration, RegistrationState, RequestRegistrationExtensions, UserVerificationPolicy,
+    AuthenticatorAttachment, AuthenticatorTransport, CreationChallengeResponse, Credential,
+    RegisterPublicKeyCredential, Registration, RegistrationState, RequestRegistrationExtensions,
+    UserVerificationPolicy,
 };
 
 use super::aaguid::{authenticator_name, format_aaguid};
@@ -172,10 +173,14 @@ pub async fn verify_registration(
             (_, e) => PasskeyError::from_webauthn(e),
         })?;
     let aaguid = registered_aaguid(&response)?;
-    let transports: Vec<String> = credential
+    // As the browser reported them: webauthn-rs keeps transports only for attested
+    // credentials, but they are hints either way (P1 stores them; allowCredentials uses them).
+    let transports: Vec<String> = response
+        .response
         .transports
         .iter()
         .flatten()
+        .filter(|t| !matches!(t, AuthenticatorTransport::Unknown))
         .filter_map(|t| serde_json::to_value(t).ok())
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();

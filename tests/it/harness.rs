@@ -4,6 +4,12 @@
 use passgate::store::DatabaseUrl;
 use passgate::{AppState, Application, Clock, Settings};
 
+#[derive(diesel::QueryableByName)]
+struct Snapshot {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    line: String,
+}
+
 /// A client that keeps cookies in `jar` and does not follow redirects.
 pub fn client_with(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
     reqwest::Client::builder()
@@ -186,6 +192,53 @@ impl TestApp {
             &self.address.parse().unwrap(),
         );
         started.session.id
+    }
+
+    /// Invites `email` and returns the token of the enrollment link.
+    pub async fn invite(&self, tenant: &Tenant, email: &str, role: Role) -> String {
+        let tenant = tenant.clone();
+        let email = Email::parse(email).unwrap();
+        let base = self.state.settings.public_base();
+        let now = self.clock.now();
+        let link = self
+            .state
+            .store
+            .write(move |conn| {
+                passgate::enrollment::invite_user(
+                    conn,
+                    &tenant,
+                    &email,
+                    role,
+                    &base,
+                    time::Duration::hours(72),
+                    passgate::audit::Actor::Cli,
+                    now,
+                )
+            })
+            .await
+            .unwrap();
+        link.url.split("token=").nth(1).unwrap().to_string()
+    }
+
+    /// What a refused request must not change: users, passkeys (counters, last use),
+    /// sessions, ceremonies, links and audit events. Auth events are left out: every attempt,
+    /// failed or not, is recorded for the metrics (X3).
+    pub fn state_snapshot(&self) -> String {
+        use diesel::prelude::*;
+        self.db(|conn| {
+            let rows: Vec<Snapshot> = diesel::sql_query(
+                "SELECT 'user ' || id || ' ' || status || ' ' || role AS line FROM users
+                 UNION ALL SELECT 'passkey ' || id || ' ' || user_id || ' ' || CAST(sign_count AS TEXT) || ' '
+                   || COALESCE(CAST(last_used_at AS TEXT), '-') || ' ' || COALESCE(CAST(counter_flagged_at AS TEXT), '-') FROM passkeys
+                 UNION ALL SELECT 'session ' || id || ' ' || COALESCE(CAST(ended_at AS TEXT), '-') FROM browser_sessions
+                 UNION ALL SELECT 'ceremony ' || id FROM webauthn_ceremonies
+                 UNION ALL SELECT 'link ' || id || ' ' || COALESCE(CAST(used_at AS TEXT), '-') FROM link_tokens
+                 UNION ALL SELECT 'audit ' || id FROM audit_events
+                 ORDER BY 1",
+            )
+            .load(conn)?;
+            Ok(rows.into_iter().map(|r| r.line).collect::<Vec<_>>().join("\n"))
+        })
     }
 
     pub fn database_url(&self) -> DatabaseUrl {

@@ -1,9 +1,12 @@
 //! One integration-test binary (STYLE lesson 11): it links once and shares the harness.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod authenticator;
+mod browser;
 mod harness;
 mod pg;
 
 mod cli;
 mod health;
+mod signin;
 mod store;
