@@ -8,5 +8,6 @@ mod pg;
 
 mod cli;
 mod health;
+mod passkey_refusals;
 mod signin;
 mod store;
