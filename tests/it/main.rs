@@ -1,6 +1,7 @@
 //! One integration-test binary (STYLE lesson 11): it links once and shares the harness.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account;
 mod authenticator;
 mod browser;
 mod harness;
