@@ -54,7 +54,7 @@ mod tests {
         assert_eq!(c.browser_family.as_deref(), Some("Firefox"));
         assert_eq!(c.os_family.as_deref(), Some("Windows 10"));
         assert_eq!(
-            ClientInfo::new(None, Some("curl/8.0")).describe(),
+            ClientInfo::new(None, Some("")).describe(),
             "an unknown browser"
         );
     }

@@ -50,17 +50,36 @@ pub struct IssuedLink {
     pub url: String,
 }
 
+/// Where links point and how long they live.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkTerms<'a> {
+    pub base_url: &'a str,
+    pub ttl: Duration,
+}
+
+/// A link to make: for whom, for what, opening which page.
+struct LinkRequest<'a> {
+    tenant: &'a Tenant,
+    user_id: Option<&'a str>,
+    purpose: &'a str,
+    page: &'a str,
+    created_by: Option<&'a str>,
+}
+
 fn issue_link(
     conn: &mut DbConn,
-    tenant: &Tenant,
-    user_id: Option<&str>,
-    link_purpose: &str,
-    page: &str,
-    base_url: &str,
-    created_by: Option<&str>,
-    ttl: Duration,
+    request: LinkRequest<'_>,
+    terms: LinkTerms<'_>,
     now: UtcTime,
 ) -> Result<String, StoreError> {
+    let LinkRequest {
+        tenant,
+        user_id,
+        purpose: link_purpose,
+        page,
+        created_by,
+    } = request;
+    let LinkTerms { base_url, ttl } = terms;
     links::void_links(conn, &tenant.id, user_id, link_purpose, now)?;
     let token = random_token(32);
     links::insert_link(
@@ -88,8 +107,7 @@ pub fn invite_user(
     tenant: &Tenant,
     email: &Email,
     role: Role,
-    base_url: &str,
-    ttl: Duration,
+    terms: LinkTerms<'_>,
     actor: Actor,
     now: UtcTime,
 ) -> Result<IssuedLink, EnrollmentError> {
@@ -115,13 +133,14 @@ pub fn invite_user(
     };
     let url = issue_link(
         conn,
-        tenant,
-        Some(&user.id),
-        purpose::INVITE,
-        "enroll",
-        base_url,
-        created_by,
-        ttl,
+        LinkRequest {
+            tenant,
+            user_id: Some(&user.id),
+            purpose: purpose::INVITE,
+            page: "enroll",
+            created_by,
+        },
+        terms,
         now,
     )?;
     audit::record(
@@ -162,13 +181,17 @@ pub fn ensure_setup_link(
     };
     let url = issue_link(
         conn,
-        &tenant,
-        None,
-        purpose::SETUP,
-        "setup",
-        base_url,
-        None,
-        SETUP_LINK_TTL,
+        LinkRequest {
+            tenant: &tenant,
+            user_id: None,
+            purpose: purpose::SETUP,
+            page: "setup",
+            created_by: None,
+        },
+        LinkTerms {
+            base_url,
+            ttl: SETUP_LINK_TTL,
+        },
         now,
     )?;
     Ok(Some(IssuedLink { user: None, url }))
@@ -279,12 +302,17 @@ pub struct Enrolled {
 /// Verifies the new passkey and, in one transaction, stores it and does what its ceremony's
 /// purpose means: consume the link and activate the account and sign in (invite, setup), or
 /// nothing more (a signed-in user's additional passkey, which must be theirs).
+/// What the browser sends back to finish a registration.
+pub struct RegistrationResponse {
+    pub ceremony_id: String,
+    pub credential: RegisterPublicKeyCredential,
+    pub label: Option<String>,
+}
+
 pub async fn finish(
     state: &AppState,
     tenant_id: &str,
-    ceremony_id: &str,
-    response: RegisterPublicKeyCredential,
-    label: Option<String>,
+    response: RegistrationResponse,
     signed_in_user: Option<&User>,
     client: &ClientInfo,
     now: UtcTime,
@@ -293,9 +321,9 @@ pub async fn finish(
         &state.store,
         &state.passkeys,
         tenant_id,
-        ceremony_id,
-        response,
-        label,
+        &response.ceremony_id,
+        response.credential,
+        response.label,
         now,
     )
     .await?;

@@ -82,9 +82,13 @@ pub fn verify_blocking(password: &str, phc: &str) -> Verification {
         .verify_password(password.as_bytes(), &parsed)
         .is_ok();
     let current = argon2();
+    let wanted = current.params();
     let outdated = parsed.algorithm != Algorithm::Argon2id.ident()
         || Params::try_from(&parsed)
-            .map(|p| p != *current.params())
+            .map(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    != (wanted.m_cost(), wanted.t_cost(), wanted.p_cost())
+            })
             .unwrap_or(true);
     let rehashed = (is_valid && outdated)
         .then(|| hash_password_blocking(password).ok())

@@ -457,7 +457,7 @@ pub async fn password_login(
                 auth_time: now,
             };
             let started =
-                sessions::start_session(conn, &user.tenant_id, &auth, &client, &settings, now)?;
+                sessions::start_session(conn, &user.tenant_id, &auth, client, &settings, now)?;
             Ok(SignedIn { started, user })
         })
         .await

@@ -97,8 +97,10 @@ pub fn run(state: &AppState, cmd: UserCommand) -> anyhow::Result<()> {
                     &tenant,
                     &email,
                     role,
-                    &base,
-                    ttl,
+                    enrollment::LinkTerms {
+                        base_url: &base,
+                        ttl,
+                    },
                     Actor::Cli,
                     now,
                 )?)

@@ -204,9 +204,11 @@ pub async fn post_finish(
     let enrolled = enrollment::finish(
         &visit.state,
         &visit.tenant.id,
-        &body.ceremony_id,
-        body.credential,
-        body.label,
+        enrollment::RegistrationResponse {
+            ceremony_id: body.ceremony_id,
+            credential: body.credential,
+            label: body.label,
+        },
         visit.signed_in.as_ref().map(|s| &s.user),
         &visit.client,
         now,

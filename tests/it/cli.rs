@@ -237,3 +237,186 @@ backend_test! {
         assert!(status.success(), "{status:?}");
     }
 }
+
+/// Done-when of issue 2: SIGKILL in the middle of a stream of writes on SQLite; the database
+/// opens cleanly afterwards with every acknowledged row present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_every_acknowledged_write_across_sigkill() {
+    let (mut cmd, dir, _db) = passgate_on(Backend::Sqlite);
+    cmd.env("PASSGATE_RATE_LIMIT__PER_IP", "1000000");
+    let mut server = ServeProcess::start(cmd);
+    let base = server.base_url.replace("127.0.0.1", "localhost");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/t/default/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::browser::attribute(&page, "data-csrf").unwrap();
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, csrf, base, acknowledged) = (
+                client.clone(),
+                csrf.clone(),
+                base.clone(),
+                acknowledged.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let res = client
+                        .post(format!("{base}/t/default/api/login/discoverable"))
+                        .header("X-CSRF-Token", &csrf)
+                        .json(&serde_json::json!({}))
+                        .send()
+                        .await;
+                    let Ok(res) = res else { break };
+                    let Ok(body) = res.json::<Value>().await else {
+                        break;
+                    };
+                    if let Some(id) = body["ceremony_id"].as_str() {
+                        acknowledged.lock().unwrap().push(id.to_string());
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.signal("KILL");
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    assert!(!status.success(), "killed, not exited");
+    for w in writers {
+        let _ = w.await;
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let url = passgate::store::DatabaseUrl::sqlite(dir.path().join("passgate.db"));
+    let (store, migrations) =
+        passgate::store::Store::open(&url, 1).expect("the database opens cleanly");
+    assert!(migrations.is_current());
+    let stored: Vec<String> = store
+        .read_blocking(|conn| {
+            use diesel::prelude::*;
+            use passgate::store::schema::webauthn_ceremonies::dsl::*;
+            webauthn_ceremonies
+                .select(id)
+                .load::<String>(conn)
+                .map_err(passgate::store::StoreError::from)
+        })
+        .unwrap();
+    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|a| !stored.contains(*a))
+        .collect();
+    println!(
+        "SIGKILL after {} acknowledged writes; {} rows on disk",
+        acknowledged.len(),
+        stored.len()
+    );
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    let integrity: Vec<String> = store
+        .read_blocking(|conn| {
+            #[derive(diesel::QueryableByName)]
+            struct Check {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                integrity_check: String,
+            }
+            use diesel::RunQueryDsl;
+            let rows: Vec<Check> = diesel::sql_query("PRAGMA integrity_check").load(conn)?;
+            Ok::<_, passgate::store::StoreError>(
+                rows.into_iter().map(|r| r.integrity_check).collect(),
+            )
+        })
+        .unwrap();
+    assert_eq!(integrity, vec!["ok".to_string()]);
+}
+
+backend_test! {
+    /// S5: `user invite` prints the user id and a working enrollment link.
+    async fn user_invite_prints_an_enrollment_link(backend) {
+        let (mut cmd, _dir, _db) = passgate_on(backend);
+        let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
+        assert!(cmd.args(["tenant", "create", "acme"]).output().unwrap().status.success());
+        let out = passgate().envs(envs.clone()).args(["user", "invite", "--tenant", "acme", "--email", "Ann@Example.com", "--role", "admin"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines = stdout_json_lines(&out);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0]["user_id"].as_str().unwrap().len() == 36);
+        let url = lines[0]["enrollment_url"].as_str().unwrap();
+        assert!(url.starts_with("http://localhost:8080/t/acme/enroll?token="), "{url}");
+
+        let bad = passgate().envs(envs.clone()).args(["user", "invite", "--tenant", "acme", "--email", "x", "--role", "admin"]).output().unwrap();
+        assert_eq!(bad.status.code(), Some(1));
+        assert!(stderr(&bad).contains("not a valid email"));
+        let bad = passgate().envs(envs).args(["user", "invite", "--tenant", "acme", "--email", "b@example.com", "--role", "boss"]).output().unwrap();
+        assert!(!bad.status.success());
+        assert!(stderr(&bad).contains("unknown role 'boss'"));
+    }
+}
+
+#[test]
+fn user_create_reads_the_password_from_stdin_only() {
+    use std::io::Write;
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    assert!(
+        cmd.args(["tenant", "create", "acme"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut child = passgate()
+        .envs(envs.clone())
+        .args([
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout_json_lines(&out)[0]["email"], "bob@example.com");
+    let out = passgate()
+        .envs(envs)
+        .args([
+            "user",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "c@example.com",
+            "--password",
+            "secret",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "there is no --password flag");
+}

@@ -209,8 +209,10 @@ impl TestApp {
                     &tenant,
                     &email,
                     role,
-                    &base,
-                    time::Duration::hours(72),
+                    passgate::enrollment::LinkTerms {
+                        base_url: &base,
+                        ttl: time::Duration::hours(72),
+                    },
                     passgate::audit::Actor::Cli,
                     now,
                 )

@@ -165,9 +165,9 @@ backend_test! {
         assert_ne!(unknown["publicKey"]["challenge"], unknown_again["publicKey"]["challenge"]);
 
         let csrf = browser.csrf("/t/acme/login").await;
-        let (mut k, mut u): ((&str, Vec<u128>), (&str, Vec<u128>)) = (("known", Vec::new()), ("unknown", Vec::new()));
+        let (mut known_us, mut unknown_us) = (Vec::<u128>::new(), Vec::<u128>::new());
         for _ in 0..10 {
-            for (email, samples) in [("alice@example.com", &mut k.1), ("mallory@example.com", &mut u.1)] {
+            for (email, samples) in [("alice@example.com", &mut known_us), ("mallory@example.com", &mut unknown_us)] {
                 let t = std::time::Instant::now();
                 let res = browser.post_json("/t/acme/api/login/identify", &csrf, &json!({ "email": email })).await;
                 assert_eq!(res.status(), 200);
@@ -177,7 +177,7 @@ backend_test! {
         let median = |v: &mut Vec<u128>| { v.sort(); v[v.len() / 2] };
         println!(
             "identify timing ({backend:?}): known median {} us, unknown median {} us",
-            median(&mut k.1), median(&mut u.1)
+            median(&mut known_us), median(&mut unknown_us)
         );
     }
 }
