@@ -210,8 +210,12 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM (actix-web handles both), finishing requests in flight.
+    /// Serves until SIGINT/SIGTERM (actix-web handles both), finishing requests in flight;
+    /// housekeeping runs beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let housekeeping = tokio::spawn(crate::maintenance::run(self.state.clone()));
+        let result = self.server.await;
+        housekeeping.abort();
+        result
     }
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod enrollment;
+pub mod maintenance;
 pub mod passkeys;
 pub mod passwords;
 pub mod policy;

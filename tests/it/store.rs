@@ -147,3 +147,25 @@ async fn nodes_starting_together_on_postgres_migrate_once() {
     assert_eq!(total, applied.len(), "no migration was applied twice");
     assert!(statuses.iter().all(|s| s.is_current()));
 }
+
+backend_test! {
+    /// Expired ceremonies do not pile up: housekeeping deletes them, and only them.
+    async fn housekeeping_deletes_expired_ceremonies_only(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_tenant("acme").await;
+        let browser = crate::browser::Browser::new(&app);
+        let csrf = browser.csrf("/t/acme/login").await;
+        let body = serde_json::json!({});
+        let path = "/t/acme/api/login/discoverable";
+        assert_eq!(browser.post_json(path, &csrf, &body).await.status(), 200);
+        app.clock.advance(time::Duration::minutes(10));
+        assert_eq!(browser.post_json(path, &csrf, &body).await.status(), 200);
+        let removed = passgate::maintenance::sweep(&app.state).await.unwrap();
+        assert!(removed >= 1, "the expired ceremony (and, on PostgreSQL, its rate-limit window)");
+        let left: i64 = app.db(|conn| {
+            use diesel::prelude::*;
+            Ok(passgate::store::schema::webauthn_ceremonies::table.count().get_result(conn)?)
+        });
+        assert_eq!(left, 1);
+    }
+}
