@@ -97,6 +97,23 @@ impl Crafted {
         }
     }
 
+    /// Another handle on the same credential, for a second concurrent client of one user.
+    pub fn clone_for_load(&self) -> Crafted {
+        Crafted {
+            key: self.key.clone(),
+            credential_id: self.credential_id.clone(),
+            user_handle: self.user_handle.clone(),
+            counter: self.counter,
+            counter_step: 0,
+            origin: self.origin.clone(),
+            rp_id: self.rp_id.clone(),
+            user_verified: self.user_verified,
+            backup_eligible: self.backup_eligible,
+            aaguid: self.aaguid,
+            transports: self.transports.clone(),
+        }
+    }
+
     fn flags(&self, attested: bool) -> u8 {
         let mut flags = 0x01; // user present
         if self.user_verified {
