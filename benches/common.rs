@@ -9,12 +9,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn clock_ticks_per_second() -> f64 {
     let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(100.0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(100.0)
 }
 
 /// utime + stime of a process, in seconds.
@@ -79,7 +86,12 @@ impl Server {
         let first = lines.next().unwrap().unwrap();
         assert!(first.contains("listening"), "{first}");
         std::thread::spawn(move || lines.for_each(drop));
-        Server { child, base, envs, _dir: dir }
+        Server {
+            child,
+            base,
+            envs,
+            _dir: dir,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -99,11 +111,20 @@ impl Server {
             .spawn()
             .unwrap();
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 }
@@ -124,7 +145,11 @@ pub struct Postgres {
 }
 
 fn as_postgres(bin: &Path, tool: &str) -> Command {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
     if root {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
@@ -136,26 +161,47 @@ fn as_postgres(bin: &Path, tool: &str) -> Command {
 
 impl Postgres {
     pub fn start() -> Option<Postgres> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|b| b.join("initdb").exists()).max()?;
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
         let dir = std::env::temp_dir().join(format!("passgate-bench-pg-{}", std::process::id()));
         let ok = as_postgres(&bin, "initdb")
-            .args(["-D"]).arg(&dir)
+            .args(["-D"])
+            .arg(&dir)
             .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"])
-            .stdout(Stdio::null()).status().ok()?.success();
+            .stdout(Stdio::null())
+            .status()
+            .ok()?
+            .success();
         if !ok {
             return None;
         }
         let port = free_port();
-        let opts = format!("-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=256MB", dir.display());
+        let opts = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=256MB",
+            dir.display()
+        );
         let ok = as_postgres(&bin, "pg_ctl")
-            .args(["start", "-w", "-D"]).arg(&dir)
-            .arg("-l").arg(dir.join("log"))
+            .args(["start", "-w", "-D"])
+            .arg(&dir)
+            .arg("-l")
+            .arg(dir.join("log"))
             .args(["-o", &opts])
-            .stdout(Stdio::null()).status().ok()?.success();
+            .stdout(Stdio::null())
+            .status()
+            .ok()?
+            .success();
         if !ok {
             return None;
         }
-        Some(Postgres { dir, bin, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") })
+        Some(Postgres {
+            dir,
+            bin,
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        })
     }
 
     /// A fresh database in the cluster.
@@ -163,14 +209,20 @@ impl Postgres {
         use diesel::Connection;
         use diesel::connection::SimpleConnection;
         let mut admin = diesel::PgConnection::establish(&self.url).unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
         self.url.replace("/postgres", &format!("/{name}"))
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = as_postgres(&self.bin, "pg_ctl").args(["stop", "-m", "fast", "-D"]).arg(&self.dir).stdout(Stdio::null()).status();
+        let _ = as_postgres(&self.bin, "pg_ctl")
+            .args(["stop", "-m", "fast", "-D"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -196,7 +248,11 @@ impl Stats {
 
     pub fn row(&self, label: &str) -> String {
         let rps = self.count as f64 / self.elapsed.as_secs_f64();
-        let cpu_us = if self.count > 0 { self.cpu_seconds * 1e6 / self.count as f64 } else { 0.0 };
+        let cpu_us = if self.count > 0 {
+            self.cpu_seconds * 1e6 / self.count as f64
+        } else {
+            0.0
+        };
         format!(
             "| {label} | {rps:.0} | {:.1} | {:.1} | {:.1} | {cpu_us:.0} µs | {:.0}/s | {} |",
             self.percentile(0.50),

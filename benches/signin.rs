@@ -41,9 +41,24 @@ struct Client {
 }
 
 async fn new_client(base: &str, email: String) -> Client {
-    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let page = http.get(format!("{base}/t/bench/login")).send().await.unwrap().text().await.unwrap();
-    Client { csrf: attribute(&page, "data-csrf"), http, email, key: None }
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{base}/t/bench/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    Client {
+        csrf: attribute(&page, "data-csrf"),
+        http,
+        email,
+        key: None,
+    }
 }
 
 async fn post(c: &Client, base: &str, path: &str, body: &Value) -> reqwest::Response {
@@ -61,14 +76,32 @@ async fn enroll_users(server: &Server) -> Vec<Client> {
     let mut clients = Vec::new();
     for i in 0..USERS {
         let email = format!("user{i}@bench.example");
-        let invite = server.cli(&["user", "invite", "--tenant", "bench", "--email", &email], None);
+        let invite = server.cli(
+            &["user", "invite", "--tenant", "bench", "--email", &email],
+            None,
+        );
         let url = invite["enrollment_url"].as_str().unwrap().to_string();
         let token = url.split("token=").nth(1).unwrap().to_string();
         let mut client = new_client(&server.base, email).await;
         let mut key = Crafted::new(&server.base);
-        let start: Value = post(&client, &server.base, "/api/enroll/start", &json!({ "token": token })).await.json().await.unwrap();
+        let start: Value = post(
+            &client,
+            &server.base,
+            "/api/enroll/start",
+            &json!({ "token": token }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
         let credential = key.register(&start["publicKey"]);
-        let done = post(&client, &server.base, "/api/passkeys/finish", &json!({ "ceremony_id": start["ceremony_id"], "credential": credential })).await;
+        let done = post(
+            &client,
+            &server.base,
+            "/api/passkeys/finish",
+            &json!({ "ceremony_id": start["ceremony_id"], "credential": credential }),
+        )
+        .await;
         assert_eq!(done.status(), 200);
         client.key = Some(key);
         clients.push(client);
@@ -77,16 +110,31 @@ async fn enroll_users(server: &Server) -> Vec<Client> {
 }
 
 async fn passkey_login(c: &mut Client, base: &str) -> bool {
-    let answer: Value = post(c, base, "/api/login/identify", &json!({ "email": c.email })).await.json().await.unwrap();
-    let credential = c.key.as_mut().unwrap().sign(&answer["publicKey"]);
-    post(c, base, "/api/login/passkey", &json!({ "ceremony_id": answer["ceremony_id"], "credential": credential }))
+    let answer: Value = post(c, base, "/api/login/identify", &json!({ "email": c.email }))
         .await
-        .status()
+        .json()
+        .await
+        .unwrap();
+    let credential = c.key.as_mut().unwrap().sign(&answer["publicKey"]);
+    post(
+        c,
+        base,
+        "/api/login/passkey",
+        &json!({ "ceremony_id": answer["ceremony_id"], "credential": credential }),
+    )
+    .await
+    .status()
         == 200
 }
 
 async fn password_login(c: &mut Client, base: &str) -> Result<bool, ()> {
-    let res = post(c, base, "/api/login/password", &json!({ "email": c.email, "password": "correct horse battery" })).await;
+    let res = post(
+        c,
+        base,
+        "/api/login/password",
+        &json!({ "email": c.email, "password": "correct horse battery" }),
+    )
+    .await;
     match res.status().as_u16() {
         200 => Ok(true),
         429 | 503 => Err(()),
@@ -101,7 +149,13 @@ enum Kind {
 
 /// `concurrency` clients log in back to back for `seconds`; returns accepted logins, their
 /// latencies, refusals (429/503) and server CPU.
-async fn run(server: &Server, clients: &[Client], kind: &Kind, concurrency: usize, seconds: u64) -> (Stats, usize) {
+async fn run(
+    server: &Server,
+    clients: &[Client],
+    kind: &Kind,
+    concurrency: usize,
+    seconds: u64,
+) -> (Stats, usize) {
     let base = server.base.clone();
     let results = Arc::new(Mutex::new((Vec::new(), 0usize, 0usize)));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -117,7 +171,11 @@ async fn run(server: &Server, clients: &[Client], kind: &Kind, concurrency: usiz
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let outcome = if passkey { Ok(passkey_login(&mut client, &base).await) } else { password_login(&mut client, &base).await };
+                let outcome = if passkey {
+                    Ok(passkey_login(&mut client, &base).await)
+                } else {
+                    password_login(&mut client, &base).await
+                };
                 let micros = t.elapsed().as_micros() as u64;
                 let mut r = results.lock().unwrap();
                 match outcome {
@@ -134,34 +192,77 @@ async fn run(server: &Server, clients: &[Client], kind: &Kind, concurrency: usiz
     let elapsed = started.elapsed();
     let cpu = cpu_seconds(server.pid()) - cpu_before;
     let (latencies, errors, refused) = Arc::try_unwrap(results).ok().unwrap().into_inner().unwrap();
-    (Stats { count: latencies.len(), errors, elapsed, cpu_seconds: cpu, latencies_us: latencies }, refused)
+    (
+        Stats {
+            count: latencies.len(),
+            errors,
+            elapsed,
+            cpu_seconds: cpu,
+            latencies_us: latencies,
+        },
+        refused,
+    )
 }
 
 async fn bench_backend(label: &str, database_url: Option<&str>, seconds: u64) {
     let server = Server::start(database_url, LIMITS, None);
     server.cli(&["tenant", "create", "bench"], None);
     let mut clients = enroll_users(&server).await;
-    println!("\n### {label}: passkey logins (email step + assertion + session), {USERS} users\n\n{HEADER}");
+    println!(
+        "\n### {label}: passkey logins (email step + assertion + session), {USERS} users\n\n{HEADER}"
+    );
     for concurrency in [16, 64] {
         let (stats, _) = run(&server, &clients, &Kind::Passkey, concurrency, seconds).await;
         println!("{}", stats.row(&format!("passkey, {concurrency} clients")));
     }
     for c in clients.iter_mut().take(16) {
-        server.cli(&["user", "create", "--tenant", "bench", "--email", &format!("pw-{}", c.email), "--password-stdin"], Some("correct horse battery"));
+        server.cli(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "bench",
+                "--email",
+                &format!("pw-{}", c.email),
+                "--password-stdin",
+            ],
+            Some("correct horse battery"),
+        );
         c.email = format!("pw-{}", c.email);
     }
     let password_clients: Vec<Client> = clients.into_iter().take(16).collect();
-    println!("\n### {label}: password logins (argon2id m=19 MiB t=2 p=1), 16 users\n\n{HEADER} refused (429/503) |");
+    println!(
+        "\n### {label}: password logins (argon2id m=19 MiB t=2 p=1), 16 users\n\n{HEADER} refused (429/503) |"
+    );
     for concurrency in [2, 4, 16] {
-        let (stats, refused) = run(&server, &password_clients, &Kind::Password, concurrency, seconds).await;
-        println!("{} {refused} |", stats.row(&format!("password, {concurrency} clients")));
+        let (stats, refused) = run(
+            &server,
+            &password_clients,
+            &Kind::Password,
+            concurrency,
+            seconds,
+        )
+        .await;
+        println!(
+            "{} {refused} |",
+            stats.row(&format!("password, {concurrency} clients"))
+        );
     }
-    println!("\nserver RSS after the runs: {} MiB", rss_kib(server.pid()) / 1024);
+    println!(
+        "\nserver RSS after the runs: {} MiB",
+        rss_kib(server.pid()) / 1024
+    );
 }
 
 fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         println!("passgate sign-in benchmark: {seconds} s per run, server and load generator sharing this machine's cores");
         bench_backend("SQLite", None, seconds).await;

@@ -167,9 +167,18 @@ pub async fn verify_registration(
         .core
         .register_credential(&response, &state, ca_list.as_ref())
         .map_err(|e| match (&ca_list, e) {
-            (Some(_), WebauthnError::AttestationNotVerifiable)
-            | (Some(_), WebauthnError::AttestationTrustFailure)
-            | (Some(_), WebauthnError::AttestationUntrustedAaguid) => refused_authenticator(&rules),
+            // Attestation that does not lead to an allowed model is a policy refusal, not a
+            // broken response.
+            (
+                Some(_),
+                WebauthnError::AttestationNotVerifiable
+                | WebauthnError::AttestationTrustFailure
+                | WebauthnError::AttestationUntrustedAaguid
+                | WebauthnError::AttestationFormatMissingAaguid
+                | WebauthnError::AttestationChainNotTrusted(_)
+                | WebauthnError::AttestationCertificateTrustStoreEmpty
+                | WebauthnError::AttestationLeafCertMissing,
+            ) => refused_authenticator(&rules),
             (_, e) => PasskeyError::from_webauthn(e),
         })?;
     let aaguid = registered_aaguid(&response)?;

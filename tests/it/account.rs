@@ -168,25 +168,11 @@ backend_test! {
 backend_test! {
     /// P8: a rule demanding attested authenticators from an allow-list refuses a passkey
     /// without attestation, and says which authenticators it accepts.
-    async fn an_attestation_rule_refuses_unattested_authenticators(backend) {
+    async fn an_attestation_rule_accepts_only_attested_authenticators_of_its_list(backend) {
         let app = TestApp::spawn(backend).await;
         let tenant = app.create_tenant("acme").await;
-        let ca = {
-            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
-            let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
-            let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-            name.append_entry_by_text("CN", "Test Vendor Root").unwrap();
-            let name = name.build();
-            let mut b = openssl::x509::X509Builder::new().unwrap();
-            b.set_version(2).unwrap();
-            b.set_subject_name(&name).unwrap();
-            b.set_issuer_name(&name).unwrap();
-            b.set_pubkey(&key).unwrap();
-            b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
-            b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(365).unwrap()).unwrap();
-            b.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
-            String::from_utf8(b.build().to_pem().unwrap()).unwrap()
-        };
+        let vendor = AttestationVendor::new();
+        let ca = vendor.ca_pem.clone();
         let policy = passgate::policy::parse(&json!({ "sensitive_roles": [{
             "name": "Owners use approved keys", "roles": ["owner"],
             "authenticators": [{ "aaguid": "cb69481e-8ff7-4039-93ec-0a2729a154a8", "name": "YubiKey 5", "ca_pem": ca }]
@@ -209,7 +195,120 @@ backend_test! {
         let message = body["error_description"].as_str().unwrap();
         assert!(message.contains("YubiKey 5") && message.contains("Owners use approved keys"), "{message}");
         assert_eq!(app.state_snapshot(), before);
+
+        // The same model with a genuine attestation from the vendor's chain is accepted.
+        let mut attested = Crafted::new(&app.address);
+        attested.aaguid = key.aaguid;
+        attested.attestation = Some(vendor.attestation_certificate());
+        let res = browser.enroll("acme", &token, &mut attested).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        // …and another vendor's genuine attestation is not.
+        let stranger = AttestationVendor::new();
+        let token = app.invite(&tenant, "owner2@example.com", Role::Owner).await;
+        let mut other = Crafted::new(&app.address);
+        other.aaguid = key.aaguid;
+        other.attestation = Some(stranger.attestation_certificate());
+        assert_eq!(Browser::new(&app).enroll("acme", &token, &mut other).await.status(), 403);
     }
+}
+
+/// An authenticator vendor: a root CA and attestation certificates that chain to it, in the
+/// shape WebAuthn L3 §8.2.1 requires of packed attestation certificates.
+struct AttestationVendor {
+    ca_key: openssl::pkey::PKey<openssl::pkey::Private>,
+    ca_cert: openssl::x509::X509,
+    ca_pem: String,
+}
+
+impl AttestationVendor {
+    fn key() -> openssl::pkey::PKey<openssl::pkey::Private> {
+        let group =
+            openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+        openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap()
+    }
+
+    fn builder(
+        subject: &openssl::x509::X509NameRef,
+        issuer: &openssl::x509::X509NameRef,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    ) -> openssl::x509::X509Builder {
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        let serial = openssl::bn::BigNum::from_u32(rand_serial())
+            .unwrap()
+            .to_asn1_integer()
+            .unwrap();
+        b.set_serial_number(&serial).unwrap();
+        b.set_subject_name(subject).unwrap();
+        b.set_issuer_name(issuer).unwrap();
+        b.set_pubkey(key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(365).unwrap())
+            .unwrap();
+        b
+    }
+
+    fn new() -> AttestationVendor {
+        let ca_key = Self::key();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "Test Vendor Root").unwrap();
+        let name = name.build();
+        let mut b = Self::builder(&name, &name, &ca_key);
+        b.append_extension(
+            openssl::x509::extension::BasicConstraints::new()
+                .critical()
+                .ca()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.append_extension(
+            openssl::x509::extension::KeyUsage::new()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.sign(&ca_key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let ca_cert = b.build();
+        let ca_pem = String::from_utf8(ca_cert.to_pem().unwrap()).unwrap();
+        AttestationVendor {
+            ca_key,
+            ca_cert,
+            ca_pem,
+        }
+    }
+
+    fn attestation_certificate(&self) -> (Vec<u8>, openssl::pkey::PKey<openssl::pkey::Private>) {
+        let key = Self::key();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("C", "SE").unwrap();
+        name.append_entry_by_text("O", "Test Vendor").unwrap();
+        name.append_entry_by_text("OU", "Authenticator Attestation")
+            .unwrap();
+        name.append_entry_by_text("CN", "Test Vendor Key Series 1")
+            .unwrap();
+        let name = name.build();
+        let mut b = Self::builder(&name, self.ca_cert.subject_name(), &key);
+        b.append_extension(
+            openssl::x509::extension::BasicConstraints::new()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        b.sign(&self.ca_key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        (b.build().to_der().unwrap(), key)
+    }
+}
+
+fn rand_serial() -> u32 {
+    let mut b = [0u8; 4];
+    openssl::rand::rand_bytes(&mut b).unwrap();
+    u32::from_be_bytes(b) >> 1
 }
 
 backend_test! {

@@ -74,6 +74,8 @@ pub struct Crafted {
     pub backup_eligible: bool,
     pub aaguid: [u8; 16],
     pub transports: Vec<String>,
+    /// Packed attestation with this certificate (DER) and its key; `none` without.
+    pub attestation: Option<(Vec<u8>, openssl::pkey::PKey<Private>)>,
 }
 
 impl Crafted {
@@ -94,6 +96,7 @@ impl Crafted {
             backup_eligible: false,
             aaguid: [0; 16],
             transports: vec!["usb".into()],
+            attestation: None,
         }
     }
 
@@ -111,6 +114,7 @@ impl Crafted {
             backup_eligible: self.backup_eligible,
             aaguid: self.aaguid,
             transports: self.transports.clone(),
+            attestation: None,
         }
     }
 
@@ -181,9 +185,35 @@ impl Crafted {
         auth_data.extend_from_slice(&(self.credential_id.len() as u16).to_be_bytes());
         auth_data.extend_from_slice(&self.credential_id);
         auth_data.extend_from_slice(&self.cose_key());
+        let client_data = self.client_data("webauthn.create", challenge);
+        let (fmt, statement) = match &self.attestation {
+            None => ("none", ciborium::Value::Map(vec![])),
+            // WebAuthn L3 §8.2 packed, full attestation: the attestation key signs
+            // authData || hash(clientDataJSON).
+            Some((cert, key)) => {
+                let mut signed = auth_data.clone();
+                signed.extend_from_slice(&sha256(&client_data));
+                let mut signer =
+                    openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)
+                        .unwrap();
+                signer.update(&signed).unwrap();
+                let sig = signer.sign_to_vec().unwrap();
+                (
+                    "packed",
+                    ciborium::Value::Map(vec![
+                        ("alg".into(), (-7).into()),
+                        ("sig".into(), ciborium::Value::Bytes(sig)),
+                        (
+                            "x5c".into(),
+                            ciborium::Value::Array(vec![ciborium::Value::Bytes(cert.clone())]),
+                        ),
+                    ]),
+                )
+            }
+        };
         let object = ciborium::Value::Map(vec![
-            ("fmt".into(), "none".into()),
-            ("attStmt".into(), ciborium::Value::Map(vec![])),
+            ("fmt".into(), fmt.into()),
+            ("attStmt".into(), statement),
             ("authData".into(), ciborium::Value::Bytes(auth_data)),
         ]);
         let mut attestation = Vec::new();
@@ -196,7 +226,7 @@ impl Crafted {
             "extensions": {},
             "response": {
                 "attestationObject": URL_SAFE_NO_PAD.encode(attestation),
-                "clientDataJSON": URL_SAFE_NO_PAD.encode(self.client_data("webauthn.create", challenge)),
+                "clientDataJSON": URL_SAFE_NO_PAD.encode(&client_data),
                 "transports": self.transports,
             },
         })
