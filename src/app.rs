@@ -23,6 +23,7 @@ pub struct AppState {
     pub clock: Clock,
     pub master_key: Arc<MasterKey>,
     pub tenants: crate::tenants::TenantCache,
+    pub policies: crate::policy::PolicyCache,
     pub passkeys: crate::passkeys::Passkeys,
     pub hashing: crate::passwords::HashingPool,
     pub limiter: crate::ratelimit::RateLimiter,
@@ -96,6 +97,7 @@ impl AppState {
             clock,
             master_key: Arc::new(master_key),
             tenants: crate::tenants::TenantCache::default(),
+            policies: crate::policy::PolicyCache::default(),
             passkeys: crate::passkeys::Passkeys::new(&settings).map_err(|e| {
                 StartupError::Config(crate::config::ConfigError::Invalid {
                     key: "public_url",

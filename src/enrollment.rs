@@ -226,9 +226,11 @@ pub fn start_invited(
         .flatten()
         .filter(|u| u.status == status::INVITED)
         .ok_or(EnrollmentError::LinkInvalid)?;
+    let policy = crate::policy::load(conn, tenant_id).map_err(PasskeyError::from)?;
     Ok(passkeys::start_registration(
         conn,
         &state.passkeys,
+        &policy,
         &user,
         purpose::INVITE,
         json!({ "link_id": link.id }),
@@ -264,9 +266,11 @@ pub fn start_setup(
             now,
         )?,
     };
+    let policy = crate::policy::load(conn, tenant_id).map_err(PasskeyError::from)?;
     Ok(passkeys::start_registration(
         conn,
         &state.passkeys,
+        &policy,
         &user,
         purpose::SETUP,
         json!({ "link_id": link.id }),
@@ -281,9 +285,11 @@ pub fn start_additional(
     user: &User,
     now: UtcTime,
 ) -> Result<RegistrationStart, EnrollmentError> {
+    let policy = crate::policy::load(conn, &user.tenant_id).map_err(PasskeyError::from)?;
     Ok(passkeys::start_registration(
         conn,
         &state.passkeys,
+        &policy,
         user,
         purpose::ACCOUNT,
         Value::Object(Default::default()),

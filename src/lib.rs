@@ -6,6 +6,7 @@
 pub mod account;
 pub mod app;
 pub mod audit;
+pub mod cache;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -132,6 +132,44 @@ pub fn save(
     Ok(())
 }
 
+/// Tenant policies, cached for a few seconds: they are read on every ceremony and change
+/// rarely; a change made on another node applies within the TTL.
+#[derive(Clone)]
+pub struct PolicyCache(crate::cache::TtlCache<String, std::sync::Arc<TenantPolicy>>);
+
+impl Default for PolicyCache {
+    fn default() -> Self {
+        PolicyCache(crate::cache::TtlCache::new(std::time::Duration::from_secs(
+            5,
+        )))
+    }
+}
+
+impl PolicyCache {
+    pub async fn get(
+        &self,
+        store: &crate::store::Store,
+        tenant_id: &str,
+    ) -> Result<std::sync::Arc<TenantPolicy>, PolicyError> {
+        let key = tenant_id.to_string();
+        self.0
+            .get_or_load(&key, || {
+                let key = key.clone();
+                async move {
+                    store
+                        .read(move |conn| load(conn, &key).map(std::sync::Arc::new))
+                        .await
+                }
+            })
+            .await
+    }
+
+    /// Forgets a tenant's policy after it changed on this node.
+    pub fn forget(&self, tenant_id: &str) {
+        self.0.forget(&tenant_id.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,16 @@ pub fn end_session(conn: &mut DbConn, session: &BrowserSession, now: UtcTime) ->
     Ok(())
 }
 
+/// Ends the session a cookie token names, if it is live in this tenant.
+pub fn end_session_by_token(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    token: &str,
+    now: UtcTime,
+) -> StoreResult<usize> {
+    repo::end_session_by_token_hash(conn, tenant_id, &sha256_hex(token), now)
+}
+
 /// Signs the user out on every browser.
 pub fn end_all_sessions(
     conn: &mut DbConn,

@@ -52,6 +52,11 @@ pub async fn identify(
     now: UtcTime,
 ) -> Result<IdentifyAnswer, SignInError> {
     let (passkeys, key) = (state.passkeys.clone(), state.master_key.clone());
+    let policy = state
+        .policies
+        .get(&state.store, tenant_id)
+        .await
+        .map_err(PasskeyError::from)?;
     let (tenant_id, email) = (tenant_id.to_string(), email.clone());
     state
         .store
@@ -71,6 +76,7 @@ pub async fn identify(
             let ceremony = passkeys::start_identified_login(
                 conn,
                 &passkeys,
+                &policy,
                 &key,
                 &tenant_id,
                 user.as_ref().filter(|_| has_passkey),
@@ -88,10 +94,17 @@ pub async fn start_discoverable(
     now: UtcTime,
 ) -> Result<LoginStart, SignInError> {
     let passkeys = state.passkeys.clone();
+    let policy = state
+        .policies
+        .get(&state.store, tenant_id)
+        .await
+        .map_err(PasskeyError::from)?;
     let tenant_id = tenant_id.to_string();
     Ok(state
         .store
-        .write(move |conn| passkeys::start_discoverable_login(conn, &passkeys, &tenant_id, now))
+        .write(move |conn| {
+            passkeys::start_discoverable_login(conn, &passkeys, &policy, &tenant_id, now)
+        })
         .await?)
 }
 
@@ -140,8 +153,9 @@ pub struct LoginContext {
     pub client: ClientInfo,
     /// Milliseconds from the login page to now (X4), when known.
     pub duration_ms: Option<i64>,
-    /// The browser's current session, ended when the new one starts (no fixation).
-    pub previous_session: Option<String>,
+    /// The browser's current session cookie, ended when the new session starts (no
+    /// fixation).
+    pub previous_session_token: Option<String>,
 }
 
 fn end_previous(
@@ -150,8 +164,8 @@ fn end_previous(
     ctx: &LoginContext,
     now: UtcTime,
 ) -> Result<(), StoreError> {
-    if let Some(id) = &ctx.previous_session {
-        crate::store::sessions::end_session(conn, tenant_id, id, now)?;
+    if let Some(token) = &ctx.previous_session_token {
+        sessions::end_session_by_token(conn, tenant_id, token, now)?;
     }
     Ok(())
 }
@@ -258,9 +272,15 @@ pub async fn finish_passkey_login(
     now: UtcTime,
 ) -> Result<SignedIn, SignInError> {
     let client = &ctx.client;
+    let policy = state
+        .policies
+        .get(&state.store, tenant_id)
+        .await
+        .map_err(PasskeyError::from)?;
     let verified = match passkeys::verify_login(
         &state.store,
         &state.passkeys,
+        &policy,
         tenant_id,
         ceremony_id,
         credential,

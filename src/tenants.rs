@@ -128,16 +128,18 @@ mod tests {
     }
 }
 
-/// Tenants by slug, cached briefly: every tenant URL needs one, and DESIGN allows a cache
-/// where a stale value is harmless for a short TTL (a disabled tenant stops within it).
-#[derive(Clone, Default)]
-pub struct TenantCache {
-    entries: std::sync::Arc<
-        std::sync::RwLock<std::collections::HashMap<String, (Tenant, std::time::Instant)>>,
-    >,
-}
+/// Tenants by slug, cached briefly: every tenant URL needs one, and a disabled tenant stops
+/// within the TTL.
+#[derive(Clone)]
+pub struct TenantCache(crate::cache::TtlCache<String, Tenant>);
 
-const TENANT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+impl Default for TenantCache {
+    fn default() -> Self {
+        TenantCache(crate::cache::TtlCache::new(std::time::Duration::from_secs(
+            10,
+        )))
+    }
+}
 
 impl TenantCache {
     pub async fn find_active(
@@ -145,32 +147,21 @@ impl TenantCache {
         store: &crate::store::Store,
         slug: &str,
     ) -> Result<Tenant, TenantError> {
-        if let Ok(entries) = self.entries.read()
-            && let Some((tenant, at)) = entries.get(slug)
-            && at.elapsed() < TENANT_CACHE_TTL
-        {
-            return Ok(tenant.clone());
-        }
         let owned = slug.to_string();
-        let tenant = store
-            .read(move |conn| find_active_tenant(conn, &owned))
-            .await?;
-        if let Ok(mut entries) = self.entries.write() {
-            if entries.len() > 10_000 {
-                entries.clear();
-            }
-            entries.insert(
-                slug.to_string(),
-                (tenant.clone(), std::time::Instant::now()),
-            );
-        }
-        Ok(tenant)
+        self.0
+            .get_or_load(&owned, || {
+                let owned = owned.clone();
+                async move {
+                    store
+                        .read(move |conn| find_active_tenant(conn, &owned))
+                        .await
+                }
+            })
+            .await
     }
 
     /// Forgets a tenant after it changed on this node.
     pub fn forget(&self, slug: &str) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.remove(slug);
-        }
+        self.0.forget(&slug.to_string());
     }
 }

@@ -15,7 +15,7 @@ use webauthn_rs_core::proto::{
 use super::{PasskeyError, Passkeys, user_handle};
 use crate::clock::UtcTime;
 use crate::crypto::{MasterKey, new_id};
-use crate::policy::{self, CounterRegression, TenantPolicy, UserVerification};
+use crate::policy::{CounterRegression, TenantPolicy, UserVerification};
 use crate::sessions::{ACR_PHISHING_RESISTANT, Authentication as LoginAuthentication};
 use crate::store::ceremonies::{self, Ceremony};
 use crate::store::passkeys::{self as repo, Passkey, PasskeyUse};
@@ -56,19 +56,24 @@ fn stored_credential(passkey: &Passkey) -> Result<Credential, PasskeyError> {
     Ok(credential)
 }
 
+/// Whose ceremony it is: the tenant, the user when known, and the kind.
+struct Owner<'a> {
+    tenant_id: &'a str,
+    user_id: Option<&'a str>,
+    kind: &'a str,
+}
+
 fn start(
     conn: &mut DbConn,
     passkeys: &Passkeys,
-    tenant_id: &str,
-    user_id: Option<&str>,
-    kind: &str,
+    policy: &TenantPolicy,
+    owner: Owner<'_>,
     credentials: Vec<Credential>,
     now: UtcTime,
 ) -> Result<LoginStart, PasskeyError> {
-    let policy = policy::load(conn, tenant_id)?;
     let builder = passkeys
         .core
-        .new_challenge_authenticate_builder(credentials, Some(uv_policy(&policy)))
+        .new_challenge_authenticate_builder(credentials, Some(uv_policy(policy)))
         .map_err(PasskeyError::from_webauthn)?
         .allow_backup_eligible_upgrade(true);
     let (rcr, state) = passkeys
@@ -77,9 +82,9 @@ fn start(
         .map_err(PasskeyError::from_webauthn)?;
     let ceremony = Ceremony {
         id: new_id(),
-        tenant_id: tenant_id.to_string(),
-        user_id: user_id.map(str::to_string),
-        kind: kind.to_string(),
+        tenant_id: owner.tenant_id.to_string(),
+        user_id: owner.user_id.map(str::to_string),
+        kind: owner.kind.to_string(),
         purpose: super::purpose::LOGIN.into(),
         state: serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?,
         context: "{}".into(),
@@ -103,18 +108,16 @@ fn start(
 pub fn start_discoverable_login(
     conn: &mut DbConn,
     passkeys: &Passkeys,
+    policy: &TenantPolicy,
     tenant_id: &str,
     now: UtcTime,
 ) -> Result<LoginStart, PasskeyError> {
-    start(
-        conn,
-        passkeys,
+    let owner = Owner {
         tenant_id,
-        None,
-        DISCOVERABLE,
-        Vec::new(),
-        now,
-    )
+        user_id: None,
+        kind: DISCOVERABLE,
+    };
+    start(conn, passkeys, policy, owner, Vec::new(), now)
 }
 
 /// After the email step: a ceremony listing the user's passkeys, or — for an email with no
@@ -123,6 +126,7 @@ pub fn start_discoverable_login(
 pub fn start_identified_login(
     conn: &mut DbConn,
     passkeys: &Passkeys,
+    policy: &TenantPolicy,
     master_key: &MasterKey,
     tenant_id: &str,
     user: Option<&User>,
@@ -141,17 +145,19 @@ pub fn start_identified_login(
             .iter()
             .map(stored_credential)
             .collect::<Result<Vec<_>, _>>()?;
-        return start(
-            conn,
-            passkeys,
+        let owner = Owner {
             tenant_id,
-            Some(&user.id),
-            IDENTIFIED,
-            credentials,
-            now,
-        );
+            user_id: Some(&user.id),
+            kind: IDENTIFIED,
+        };
+        return start(conn, passkeys, policy, owner, credentials, now);
     }
-    let mut decoy = start(conn, passkeys, tenant_id, None, DECOY_KIND, Vec::new(), now)?;
+    let owner = Owner {
+        tenant_id,
+        user_id: None,
+        kind: DECOY_KIND,
+    };
+    let mut decoy = start(conn, passkeys, policy, owner, Vec::new(), now)?;
     decoy.options["allowCredentials"] = decoy_credentials(master_key, tenant_id, email);
     Ok(decoy)
 }
@@ -212,6 +218,7 @@ impl VerifiedLogin {
 pub async fn verify_login(
     store: &Store,
     passkeys: &Passkeys,
+    policy: &TenantPolicy,
     tenant_id: &str,
     ceremony_id: &str,
     response: PublicKeyCredential,
@@ -219,7 +226,7 @@ pub async fn verify_login(
 ) -> Result<VerifiedLogin, PasskeyError> {
     let credential_id = URL_SAFE_NO_PAD.encode(&response.raw_id);
     let (tenant, ceremony_id) = (tenant_id.to_string(), ceremony_id.to_string());
-    let (ceremony, passkey, user, policy) = store
+    let (ceremony, passkey, user) = store
         .read(move |conn| {
             let ceremony = ceremonies::find_live_ceremony(conn, &tenant, &ceremony_id, now)?
                 .filter(|c| [IDENTIFIED, DISCOVERABLE, DECOY_KIND].contains(&c.kind.as_str()))
@@ -232,8 +239,7 @@ pub async fn verify_login(
                 .ok_or(PasskeyError::UnknownCredential)?;
             let user = crate::store::users::find_user(conn, &tenant, &passkey.user_id)?
                 .ok_or(PasskeyError::UnknownCredential)?;
-            let policy = policy::load(conn, &tenant)?;
-            Ok((ceremony, passkey, user, policy))
+            Ok((ceremony, passkey, user))
         })
         .await?;
     if user.status != status::ACTIVE {

@@ -54,13 +54,13 @@ fn applicable_rules(
 pub fn start_registration(
     conn: &mut DbConn,
     passkeys: &Passkeys,
+    policy: &TenantPolicy,
     user: &User,
     purpose: &str,
     context: Value,
     now: UtcTime,
 ) -> Result<RegistrationStart, PasskeyError> {
-    let policy = policy::load(conn, &user.tenant_id)?;
-    let rules = applicable_rules(conn, &policy, user)?;
+    let rules = applicable_rules(conn, policy, user)?;
     let wants_attestation = rules.iter().any(|r| !r.authenticators.is_empty());
     let wants_roaming = rules.iter().any(|r| {
         r.transports
@@ -83,7 +83,7 @@ pub fn start_registration(
         } else {
             AttestationConveyancePreference::None
         })
-        .user_verification_policy(uv_policy(&policy))
+        .user_verification_policy(uv_policy(policy))
         .require_resident_key(true)
         .authenticator_attachment(wants_roaming.then_some(AuthenticatorAttachment::CrossPlatform))
         .exclude_credentials(Some(exclude))

@@ -136,7 +136,10 @@ impl ConnectionManager {
                     "PRAGMA busy_timeout = 5000;
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON;",
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA mmap_size = 268435456;
+                     PRAGMA cache_size = -8192;
+                     PRAGMA temp_store = MEMORY;",
                 )?;
                 Ok(DbConn::Sqlite(conn))
             }

@@ -95,6 +95,20 @@ pub fn end_session(
         .execute(conn)?)
 }
 
+pub fn end_session_by_token_hash(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    token_hash: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<usize> {
+    Ok(diesel::update(browser_sessions::table)
+        .filter(browser_sessions::tenant_id.eq(tenant_id))
+        .filter(browser_sessions::token_hash.eq(token_hash))
+        .filter(browser_sessions::ended_at.is_null())
+        .set(browser_sessions::ended_at.eq(now))
+        .execute(conn)?)
+}
+
 pub fn end_user_sessions(
     conn: &mut DbConn,
     tenant_id: &str,

@@ -26,6 +26,56 @@ pub struct SignedIn {
     pub user: User,
 }
 
+/// A request to a tenant, without looking the session up: the sign-in endpoints need only
+/// the tenant, the client and the anonymous CSRF token, and skipping the session saves a
+/// database round trip on the hottest path.
+pub struct TenantRequest {
+    pub state: web::Data<AppState>,
+    pub tenant: Tenant,
+    pub client: ClientInfo,
+    browser_secret: String,
+    /// The tenant's session cookie, if the browser sent one (not checked).
+    pub session_token: Option<String>,
+}
+
+impl TenantRequest {
+    /// The CSRF token of a browser that is not (or not yet) signed in.
+    pub fn anonymous_csrf_token(&self) -> String {
+        anonymous_token(&self.state.master_key, &self.browser_secret)
+    }
+
+    /// Refuses the request unless its `X-CSRF-Token` header carries this browser's
+    /// anonymous token (pages for signing in always hand out that one).
+    pub fn check_csrf_header(&self, req: &HttpRequest) -> Result<(), AppError> {
+        let submitted = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if token_matches(submitted, &[&self.anonymous_csrf_token()]) {
+            Ok(())
+        } else {
+            Err(csrf_refusal())
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.state.settings
+    }
+
+    /// `/t/{slug}` plus `path`.
+    pub fn tenant_path(&self, path: &str) -> String {
+        format!("/t/{}{}", self.tenant.slug, path)
+    }
+}
+
+fn csrf_refusal() -> AppError {
+    AppError::forbidden(
+        "This form has expired or did not come from this site. Reload the page and try again.",
+    )
+}
+
+/// A request to a tenant with its signed-in user (if any): what pages start from.
 pub struct Visit {
     pub state: web::Data<AppState>,
     pub tenant: Tenant,
@@ -35,6 +85,11 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// The CSRF token for pages whose scripts call the sign-in endpoints.
+    pub fn anonymous_csrf_token(&self) -> String {
+        anonymous_token(&self.state.master_key, &self.browser_secret)
+    }
+
     /// The token to put in forms and the `X-CSRF-Token` header of page scripts.
     pub fn csrf_token(&self) -> String {
         match &self.signed_in {
@@ -55,9 +110,7 @@ impl Visit {
         if token_matches(submitted.unwrap_or_default(), &[session, &anonymous]) {
             Ok(())
         } else {
-            Err(AppError::forbidden(
-                "This form has expired or did not come from this site. Reload the page and try again.",
-            ))
+            Err(csrf_refusal())
         }
     }
 
@@ -86,6 +139,24 @@ impl Visit {
     }
 }
 
+fn for_path(req: &HttpRequest, e: AppError) -> actix_web::Error {
+    if is_api_path(req.path()) {
+        e.into()
+    } else {
+        PageError(e).into()
+    }
+}
+
+impl FromRequest for TenantRequest {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<TenantRequest, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { load(&req).await.map_err(|e| for_path(&req, e)) })
+    }
+}
+
 impl FromRequest for Visit {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Visit, actix_web::Error>>>>;
@@ -93,15 +164,25 @@ impl FromRequest for Visit {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let api = is_api_path(req.path());
-            load(&req)
-                .await
-                .map_err(|e| if api { e.into() } else { PageError(e).into() })
+            let found = load(&req).await.map_err(|e| for_path(&req, e))?;
+            let signed_in = match &found.session_token {
+                Some(token) => find_signed_in(&found.state, &found.tenant, token.clone())
+                    .await
+                    .map_err(|e| for_path(&req, e))?,
+                None => None,
+            };
+            Ok(Visit {
+                state: found.state,
+                tenant: found.tenant,
+                signed_in,
+                client: found.client,
+                browser_secret: found.browser_secret,
+            })
         })
     }
 }
 
-async fn load(req: &HttpRequest) -> Result<Visit, AppError> {
+async fn load(req: &HttpRequest) -> Result<TenantRequest, AppError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
@@ -118,20 +199,16 @@ async fn load(req: &HttpRequest) -> Result<Visit, AppError> {
         .get::<BrowserSecret>()
         .map(|s| s.0.clone())
         .unwrap_or_default();
-    let token = req
+    let session_token = req
         .cookie(&cookies::session_cookie_name(&state.settings, &slug))
         .map(|c| c.value().to_string())
         .filter(|t| !t.is_empty());
-    let signed_in = match token {
-        Some(token) => find_signed_in(&state, &tenant, token).await?,
-        None => None,
-    };
-    Ok(Visit {
+    Ok(TenantRequest {
         state,
         tenant,
-        signed_in,
         client,
         browser_secret,
+        session_token,
     })
 }
 

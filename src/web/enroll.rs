@@ -8,7 +8,9 @@ use serde_json::json;
 use webauthn_rs_core::proto::RegisterPublicKeyCredential;
 
 use super::pages::{json_no_store, render};
-use super::{AppError, PageError, Visit, cookies};
+use super::{AppError, PageError, TenantRequest, Visit, cookies};
+use crate::app::AppState;
+use crate::client::ClientInfo;
 use crate::enrollment;
 use crate::passkeys::purpose;
 use crate::ratelimit::Key;
@@ -57,7 +59,7 @@ pub async fn get_enroll(
     Ok(render(&EnrollPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
-        csrf: visit.csrf_token(),
+        csrf: visit.anonymous_csrf_token(),
         token: &token,
         mode: purpose::INVITE,
         email,
@@ -81,21 +83,20 @@ pub async fn get_setup(
     Ok(render(&EnrollPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
-        csrf: visit.csrf_token(),
+        csrf: visit.anonymous_csrf_token(),
         token: &token,
         mode: purpose::SETUP,
         email: String::new(),
     })?)
 }
 
-async fn limit_ip(visit: &Visit, action: &str) -> Result<(), AppError> {
-    let state = &visit.state;
+async fn limit_ip(state: &AppState, client: &ClientInfo, action: &str) -> Result<(), AppError> {
     state
         .limiter
         .check(
             &state.store,
             action,
-            &[Key::Ip(visit.client.ip_string().unwrap_or_default())],
+            &[Key::Ip(client.ip_string().unwrap_or_default())],
             state.clock.now(),
         )
         .await?;
@@ -109,11 +110,11 @@ pub struct InviteStartBody {
 
 pub async fn post_invite_start(
     req: HttpRequest,
-    visit: Visit,
+    visit: TenantRequest,
     body: web::Json<InviteStartBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
-    limit_ip(&visit, "enroll").await?;
+    limit_ip(&visit.state, &visit.client, "enroll").await?;
     let (state, tenant_id, now) = (
         visit.state.clone(),
         visit.tenant.id.clone(),
@@ -137,11 +138,11 @@ pub struct SetupStartBody {
 
 pub async fn post_setup_start(
     req: HttpRequest,
-    visit: Visit,
+    visit: TenantRequest,
     body: web::Json<SetupStartBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
-    limit_ip(&visit, "enroll").await?;
+    limit_ip(&visit.state, &visit.client, "enroll").await?;
     let body = body.into_inner();
     let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
     let name = body.name.filter(|n| n.chars().count() <= 200);
@@ -198,7 +199,7 @@ pub async fn post_finish(
     body: web::Json<FinishBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
-    limit_ip(&visit, "enroll").await?;
+    limit_ip(&visit.state, &visit.client, "enroll").await?;
     let body = body.into_inner();
     let now = visit.state.clock.now();
     let enrolled = enrollment::finish(

@@ -7,10 +7,11 @@ use serde_json::json;
 use webauthn_rs_core::proto::PublicKeyCredential;
 
 use super::pages::{json_no_store, render, safe_return_to, see_other};
-use super::{AppError, PageError, Visit, cookies};
+use super::{AppError, PageError, TenantRequest, Visit, cookies};
 use crate::ratelimit::Key;
 use crate::sessions;
 use crate::signin::{self, LoginClock, LoginContext, SignedIn};
+use crate::store::tenants::Tenant;
 use crate::users::Email;
 
 #[derive(Debug, Deserialize)]
@@ -35,15 +36,15 @@ struct LoginPage<'a> {
     require_passkey: bool,
 }
 
-fn return_to_or_account(visit: &Visit, raw: Option<&str>) -> String {
-    safe_return_to(raw, &visit.tenant.slug).unwrap_or_else(|| visit.tenant_path("/account"))
+fn return_to_or_account(tenant: &Tenant, raw: Option<&str>) -> String {
+    safe_return_to(raw, &tenant.slug).unwrap_or_else(|| format!("/t/{}/account", tenant.slug))
 }
 
 pub async fn get_login(
     visit: Visit,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let return_to = return_to_or_account(&visit, query.return_to.as_deref());
+    let return_to = return_to_or_account(&visit.tenant, query.return_to.as_deref());
     let require_passkey = query.require.as_deref() == Some("passkey");
     let forced = query.prompt.as_deref() == Some("login");
     if let Some(signed_in) = &visit.signed_in {
@@ -57,7 +58,7 @@ pub async fn get_login(
     Ok(render(&LoginPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
-        csrf: visit.csrf_token(),
+        csrf: visit.anonymous_csrf_token(),
         return_to,
         started: LoginClock::token(&visit.state, &visit.tenant.id, now),
         login_hint: query.login_hint.as_deref().unwrap_or_default(),
@@ -65,12 +66,12 @@ pub async fn get_login(
     })?)
 }
 
-fn client_ip_key(visit: &Visit) -> Key {
-    Key::Ip(visit.client.ip_string().unwrap_or_default())
+fn client_ip_key(request: &TenantRequest) -> Key {
+    Key::Ip(request.client.ip_string().unwrap_or_default())
 }
 
-fn identifier_key(visit: &Visit, email: &Email) -> Key {
-    Key::Identifier(format!("{}|{}", visit.tenant.id, email))
+fn identifier_key(request: &TenantRequest, email: &Email) -> Key {
+    Key::Identifier(format!("{}|{}", request.tenant.id, email))
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,7 +81,7 @@ pub struct IdentifyBody {
 
 pub async fn post_identify(
     req: HttpRequest,
-    visit: Visit,
+    visit: TenantRequest,
     body: web::Json<IdentifyBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
@@ -100,7 +101,10 @@ pub async fn post_identify(
     Ok(json_no_store(&answer, None))
 }
 
-pub async fn post_discoverable(req: HttpRequest, visit: Visit) -> Result<HttpResponse, AppError> {
+pub async fn post_discoverable(
+    req: HttpRequest,
+    visit: TenantRequest,
+) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
     let state = &visit.state;
     let now = state.clock.now();
@@ -112,23 +116,27 @@ pub async fn post_discoverable(req: HttpRequest, visit: Visit) -> Result<HttpRes
     Ok(json_no_store(&start, None))
 }
 
-fn login_context(visit: &Visit, started: Option<&str>) -> LoginContext {
+fn login_context(visit: &TenantRequest, started: Option<&str>) -> LoginContext {
     let now = visit.state.clock.now();
     LoginContext {
         client: visit.client.clone(),
         duration_ms: LoginClock::elapsed_ms(&visit.state, &visit.tenant.id, started, now),
-        previous_session: visit.signed_in.as_ref().map(|s| s.session.id.clone()),
+        previous_session_token: visit.session_token.clone(),
     }
 }
 
-fn signed_in_response(visit: &Visit, signed_in: SignedIn, return_to: Option<&str>) -> HttpResponse {
+fn signed_in_response(
+    visit: &TenantRequest,
+    signed_in: SignedIn,
+    return_to: Option<&str>,
+) -> HttpResponse {
     let cookie = cookies::session_cookie(
         visit.settings(),
         &visit.tenant.slug,
         &signed_in.started.token,
     );
     json_no_store(
-        &json!({ "redirect": return_to_or_account(visit, return_to) }),
+        &json!({ "redirect": return_to_or_account(&visit.tenant, return_to) }),
         Some(cookie),
     )
 }
@@ -143,7 +151,7 @@ pub struct PasskeyFinishBody {
 
 pub async fn post_passkey_finish(
     req: HttpRequest,
-    visit: Visit,
+    visit: TenantRequest,
     body: web::Json<PasskeyFinishBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
@@ -186,7 +194,7 @@ pub struct PasswordBody {
 
 pub async fn post_password(
     req: HttpRequest,
-    visit: Visit,
+    visit: TenantRequest,
     body: web::Json<PasswordBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;

@@ -16,7 +16,7 @@ mod pages;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub use context::{SignedIn, Visit};
+pub use context::{SignedIn, TenantRequest, Visit};
 pub use error::{AppError, PageError};
 pub use middleware::{request_id_header, security_headers};
 
