@@ -8,10 +8,12 @@
 //! per-identifier rate limits are raised (PASSGATE_RATE_LIMIT__PER_IP / __PER_IDENTIFIER);
 //! everything else is the default configuration.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/it/authenticator.rs"]
 #[allow(dead_code)]
 mod authenticator;
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use authenticator::Crafted;
-use common::{HEADER, Postgres, Server, Stats, cpu_seconds, rss_kib};
+use support::{HEADER, Postgres, Server, Stats, cpu_seconds, rss_kib};
 
 const USERS: usize = 64;
 const LIMITS: &[(&str, &str)] = &[

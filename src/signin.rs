@@ -65,24 +65,21 @@ pub async fn identify(
                 .filter(|u| u.status == status::ACTIVE);
             // The same queries run for an unknown email, so the answer takes as long (P3).
             let probe = user.as_ref().map_or(NO_SUCH_USER, |u| u.id.as_str());
-            let has_passkey =
-                crate::store::passkeys::count_user_passkeys(conn, &tenant_id, probe)? > 0;
+            let owned = crate::store::passkeys::list_user_passkeys(conn, &tenant_id, probe)?;
             let has_password = user_repo::find_password_hash(conn, &tenant_id, probe)?.is_some();
-            let mode = if user.is_some() && !has_passkey && has_password {
+            let mode = if user.is_some() && owned.is_empty() && has_password {
                 "password"
             } else {
                 "passkey"
             };
-            let ceremony = passkeys::start_identified_login(
-                conn,
-                &passkeys,
-                &policy,
-                &key,
-                &tenant_id,
-                user.as_ref().filter(|_| has_passkey),
-                email.as_str(),
-                now,
-            )?;
+            let claimant = passkeys::Claimant {
+                tenant_id: &tenant_id,
+                email: email.as_str(),
+                user: user.as_ref(),
+                passkeys: &owned,
+            };
+            let ceremony =
+                passkeys::start_identified_login(conn, &passkeys, &policy, &key, claimant, now)?;
             Ok(IdentifyAnswer { mode, ceremony })
         })
         .await

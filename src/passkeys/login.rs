@@ -120,6 +120,15 @@ pub fn start_discoverable_login(
     start(conn, passkeys, policy, owner, Vec::new(), now)
 }
 
+/// Who the email step says is signing in: the account (if the email has one here, is active
+/// and has passkeys) and those passkeys.
+pub struct Claimant<'a> {
+    pub tenant_id: &'a str,
+    pub email: &'a str,
+    pub user: Option<&'a User>,
+    pub passkeys: &'a [Passkey],
+}
+
 /// After the email step: a ceremony listing the user's passkeys, or — for an email with no
 /// passkeys here — a decoy with stable fake credential ids derived from the email, so the
 /// answer has the same shape and repeats like a real one.
@@ -128,20 +137,14 @@ pub fn start_identified_login(
     passkeys: &Passkeys,
     policy: &TenantPolicy,
     master_key: &MasterKey,
-    tenant_id: &str,
-    user: Option<&User>,
-    email: &str,
+    claimant: Claimant<'_>,
     now: UtcTime,
 ) -> Result<LoginStart, PasskeyError> {
-    let active = user.filter(|u| u.status == status::ACTIVE);
-    // Listed for unknown emails too (under an id nobody has), to take the same time (P3).
-    let owned = repo::list_user_passkeys(
-        conn,
-        tenant_id,
-        active.map_or("00000000-0000-0000-0000-000000000000", |u| u.id.as_str()),
-    )?;
-    if let (Some(user), false) = (active, owned.is_empty()) {
-        let credentials = owned
+    let tenant_id = claimant.tenant_id;
+    let active = claimant.user.filter(|u| u.status == status::ACTIVE);
+    if let (Some(user), false) = (active, claimant.passkeys.is_empty()) {
+        let credentials = claimant
+            .passkeys
             .iter()
             .map(stored_credential)
             .collect::<Result<Vec<_>, _>>()?;
@@ -158,7 +161,7 @@ pub fn start_identified_login(
         kind: DECOY_KIND,
     };
     let mut decoy = start(conn, passkeys, policy, owner, Vec::new(), now)?;
-    decoy.options["allowCredentials"] = decoy_credentials(master_key, tenant_id, email);
+    decoy.options["allowCredentials"] = decoy_credentials(master_key, tenant_id, claimant.email);
     Ok(decoy)
 }
 

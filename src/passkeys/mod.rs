@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::store::StoreError;
 
 pub use login::{
-    DECOY_KIND, LoginStart, VerifiedLogin, record_login, start_discoverable_login,
+    Claimant, DECOY_KIND, LoginStart, VerifiedLogin, record_login, start_discoverable_login,
     start_identified_login, verify_login,
 };
 pub use registration::{

@@ -100,7 +100,9 @@ impl Crafted {
         }
     }
 
-    /// Another handle on the same credential, for a second concurrent client of one user.
+    /// Another handle on the same credential (a synced passkey on a second device), for the
+    /// load generator of benches/signin.rs.
+    #[allow(dead_code)]
     pub fn clone_for_load(&self) -> Crafted {
         Crafted {
             key: self.key.clone(),
