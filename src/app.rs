@@ -27,6 +27,7 @@ pub struct AppState {
     pub passkeys: crate::passkeys::Passkeys,
     pub hashing: crate::passwords::HashingPool,
     pub limiter: crate::ratelimit::RateLimiter,
+    pub mailer: crate::mail::worker::Mailer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,12 @@ impl AppState {
                 settings.password.queue_timeout,
             ),
             limiter: crate::ratelimit::RateLimiter::new(&settings.rate_limit, store.backend()),
+            mailer: crate::mail::worker::Mailer::new(&settings).map_err(|message| {
+                StartupError::Config(crate::config::ConfigError::Invalid {
+                    key: "smtp_url",
+                    message,
+                })
+            })?,
             settings: Arc::new(settings),
             store,
         };
@@ -216,8 +223,10 @@ impl Application {
     /// housekeeping runs beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(crate::maintenance::run(self.state.clone()));
+        let mail = tokio::spawn(crate::mail::worker::run(self.state.clone()));
         let result = self.server.await;
         housekeeping.abort();
+        mail.abort();
         result
     }
 }

@@ -43,6 +43,41 @@ pub struct Settings {
     /// How long an invitation link stays valid.
     #[serde(with = "humantime_serde")]
     pub invitation_ttl: Duration,
+    /// `smtp://host:25`, `smtp://host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465`; without it, mail is written as .eml files under
+    /// `<data_dir>/mail`.
+    pub smtp_url: Option<String>,
+    /// The sender when a tenant has none of its own.
+    pub mail_from: String,
+    pub recovery: RecoverySettings,
+}
+
+/// Lifetimes of recovery links (C2–C4) and the recovery-code lockout (C1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoverySettings {
+    #[serde(with = "humantime_serde")]
+    pub email_link_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub admin_link_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub device_link_ttl: Duration,
+    /// Wrong recovery codes in a row before the code path locks for the account.
+    pub code_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    pub code_lockout: Duration,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        RecoverySettings {
+            email_link_ttl: Duration::from_secs(15 * 60),
+            admin_link_ttl: Duration::from_secs(24 * 3600),
+            device_link_ttl: Duration::from_secs(10 * 60),
+            code_attempts: 5,
+            code_lockout: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// Browser sessions: a session ends after `idle_timeout` without requests, and in any case
@@ -153,6 +188,9 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             password: PasswordSettings::default(),
             invitation_ttl: Duration::from_secs(72 * 3600),
+            smtp_url: None,
+            mail_from: "passgate <no-reply@localhost>".into(),
+            recovery: RecoverySettings::default(),
         }
     }
 }
@@ -286,6 +324,23 @@ impl Settings {
                 message: "must be at least 1".into(),
             });
         }
+        if let Some(url) = &self.smtp_url {
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).map_err(|e| {
+                ConfigError::Invalid {
+                    key: "smtp_url",
+                    message: e.to_string(),
+                }
+            })?;
+        }
+        self.mail_from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| ConfigError::Invalid {
+                key: "mail_from",
+                message: e.to_string(),
+            })?;
+        positive("recovery.email_link_ttl", self.recovery.email_link_ttl)?;
+        positive("recovery.admin_link_ttl", self.recovery.admin_link_ttl)?;
+        positive("recovery.device_link_ttl", self.recovery.device_link_ttl)?;
         if self.workers == Some(0) {
             return Err(ConfigError::Invalid {
                 key: "workers",

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod enrollment;
+pub mod mail;
 pub mod maintenance;
 pub mod passkeys;
 pub mod passwords;

@@ -58,7 +58,8 @@ fn banner(app: &Application, report: &StartupReport) -> String {
          \x20 public URL   {public}\n\
          \x20 database     {db} (schema {schema}{applied})\n\
          \x20 data dir     {data}\n\
-         \x20 master key   {master_key}\n",
+         \x20 master key   {master_key}\n\
+         \x20 mail         {mail}\n",
         version = env!("CARGO_PKG_VERSION"),
         ip = settings.bind.ip(),
         port = app.port(),
@@ -66,5 +67,6 @@ fn banner(app: &Application, report: &StartupReport) -> String {
         db = report.database,
         schema = report.migrations.latest,
         data = settings.data_dir.display(),
+        mail = app.state().mailer.describe(settings),
     )
 }

@@ -1,12 +1,12 @@
 //! P9: authenticators are shown by name, looked up by the AAGUID they report. The table is
-//! data (`data/aaguids.json`, with its source named inside).
+//! data (`src/passkeys/aaguids.json`, with its source named inside).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 static NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
     let parsed: HashMap<String, String> =
-        serde_json::from_str(include_str!("../../data/aaguids.json")).unwrap_or_default();
+        serde_json::from_str(include_str!("aaguids.json")).unwrap_or_default();
     parsed
         .into_iter()
         .filter(|(k, _)| !k.starts_with('_'))

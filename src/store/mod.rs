@@ -11,6 +11,7 @@ pub mod ceremonies;
 pub mod groups;
 pub mod installation;
 pub mod links;
+pub mod mail;
 pub mod passkeys;
 pub mod policies;
 pub mod rate_limits;

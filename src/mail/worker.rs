@@ -1,0 +1,219 @@
+//! Delivery: each node's worker claims due messages under a lease (so two nodes never send
+//! the same one), sends them without holding a database connection, then marks them sent,
+//! or schedules a retry with back-off. Without SMTP, messages become .eml files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::Notify;
+
+use crate::app::AppState;
+use crate::clock::UtcTime;
+use crate::config::Settings;
+use crate::store::StoreError;
+use crate::store::mail::{self as outbox, OutboxMessage};
+
+const BATCH: i64 = 20;
+const LEASE: time::Duration = time::Duration::seconds(60);
+const POLL: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+/// The node's sender: its transport, its identity for leases, and a bell to ring when a
+/// request has just queued mail.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    node: String,
+    bell: Arc<Notify>,
+}
+
+impl Mailer {
+    pub fn new(settings: &Settings) -> Result<Mailer, String> {
+        let transport = match &settings.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| e.to_string())?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => Transport::Files(settings.data_dir.join("mail")),
+        };
+        Ok(Mailer {
+            transport,
+            node: crate::crypto::new_id(),
+            bell: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Delivers soon rather than at the next poll.
+    pub fn wake(&self) {
+        self.bell.notify_one();
+    }
+
+    /// Where mail goes, for the start-up banner.
+    pub fn describe(&self, settings: &Settings) -> String {
+        match &self.transport {
+            Transport::Smtp(_) => settings
+                .smtp_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .map(|mut u| {
+                    let _ = u.set_password(None);
+                    let _ = u.set_username("");
+                    u.to_string()
+                })
+                .unwrap_or_default(),
+            Transport::Files(dir) => {
+                format!("{} (.eml files; set smtp_url to send)", dir.display())
+            }
+        }
+    }
+}
+
+/// Runs until the server stops.
+pub async fn run(state: AppState) {
+    loop {
+        if let Err(e) = deliver_due(&state).await {
+            tracing::warn!(error = %e, "mail delivery pass failed; will retry");
+        }
+        let _ = tokio::time::timeout(POLL, state.mailer.bell.notified()).await;
+    }
+}
+
+/// One pass: claims due messages and tries each once. Returns how many were sent.
+pub async fn deliver_due(state: &AppState) -> Result<usize, StoreError> {
+    let mailer = &state.mailer;
+    let now = state.clock.now();
+    let node = mailer.node.clone();
+    let claimed = state
+        .store
+        .write(move |conn| outbox::claim_due_messages(conn, &node, now, now + LEASE, BATCH))
+        .await?;
+    let mut sent = 0;
+    for message in claimed {
+        let outcome = send(&mailer.transport, &message).await;
+        let (id, node) = (message.id.clone(), mailer.node.clone());
+        let now = state.clock.now();
+        match outcome {
+            Ok(()) => {
+                sent += 1;
+                state
+                    .store
+                    .write(move |conn| outbox::mark_sent(conn, &id, &node, now))
+                    .await?;
+            }
+            Err(Failure { error, permanent }) => {
+                tracing::warn!(message = %message.id, template = %message.template, %error, "mail not delivered");
+                let retry_at = now + retry_delay(message.attempts, permanent);
+                state
+                    .store
+                    .write(move |conn| outbox::mark_failed(conn, &id, &node, &error, retry_at))
+                    .await?;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// 30 s, 1 min, 2 min, … capped at an hour; a message that can never be sent waits a day
+/// for an operator to look.
+fn retry_delay(attempts: i32, permanent: bool) -> time::Duration {
+    if permanent {
+        return time::Duration::days(1);
+    }
+    let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    time::Duration::seconds((30i64 << exponent).min(3600))
+}
+
+struct Failure {
+    error: String,
+    permanent: bool,
+}
+
+fn build(message: &OutboxMessage) -> Result<lettre::Message, Failure> {
+    let permanent = |e: String| Failure {
+        error: e,
+        permanent: true,
+    };
+    let from: Mailbox = message
+        .sender
+        .parse()
+        .map_err(|e| permanent(format!("sender: {e}")))?;
+    let to: Mailbox = message
+        .recipient
+        .parse()
+        .map_err(|e| permanent(format!("recipient: {e}")))?;
+    let builder = lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(message.subject.clone());
+    let built = match &message.body_html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            message.body_text.clone(),
+            html.clone(),
+        )),
+        None => builder.body(message.body_text.clone()),
+    };
+    built.map_err(|e| permanent(e.to_string()))
+}
+
+async fn send(transport: &Transport, message: &OutboxMessage) -> Result<(), Failure> {
+    let email = build(message)?;
+    match transport {
+        Transport::Smtp(smtp) => smtp.send(email).await.map(|_| ()).map_err(|e| Failure {
+            permanent: e.is_permanent(),
+            error: e.to_string(),
+        }),
+        Transport::Files(dir) => write_file(dir, message, &email.formatted()).await,
+    }
+}
+
+async fn write_file(
+    dir: &std::path::Path,
+    message: &OutboxMessage,
+    bytes: &[u8],
+) -> Result<(), Failure> {
+    let failure = |e: std::io::Error| Failure {
+        error: e.to_string(),
+        permanent: false,
+    };
+    tokio::fs::create_dir_all(dir).await.map_err(failure)?;
+    let path = dir.join(format!("{}-{}.eml", stamp(message.created_at), message.id));
+    tokio::fs::write(&path, bytes).await.map_err(failure)?;
+    tracing::info!(recipient = %message.recipient, subject = %message.subject, path = %path.display(), "mail written to a file (no smtp_url configured)");
+    Ok(())
+}
+
+fn stamp(t: UtcTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+
+    #[test]
+    fn retries_back_off_up_to_an_hour() {
+        assert_eq!(retry_delay(1, false).whole_seconds(), 30);
+        assert_eq!(retry_delay(2, false).whole_seconds(), 60);
+        assert_eq!(retry_delay(5, false).whole_seconds(), 480);
+        assert_eq!(retry_delay(30, false).whole_seconds(), 3600);
+        assert_eq!(retry_delay(1, true).whole_days(), 1);
+    }
+}
