@@ -27,6 +27,7 @@ pub struct AppState {
     pub passkeys: crate::passkeys::Passkeys,
     pub hashing: crate::passwords::HashingPool,
     pub limiter: crate::ratelimit::RateLimiter,
+    pub oidc: crate::oidc::OidcCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +113,7 @@ impl AppState {
                 settings.password.queue_timeout,
             ),
             limiter: crate::ratelimit::RateLimiter::new(&settings.rate_limit, store.backend()),
+            oidc: crate::oidc::OidcCache::default(),
             settings: Arc::new(settings),
             store,
         };
@@ -197,6 +199,7 @@ impl Application {
         .listen(listener)
         .map_err(bind_err)?
         .run();
+        crate::oidc::schedule::spawn(state.clone());
         Ok(Application {
             port,
             server,

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod enrollment;
 pub mod maintenance;
 pub mod passkeys;
+pub mod oidc;
 pub mod passwords;
 pub mod policy;
 pub mod ratelimit;
