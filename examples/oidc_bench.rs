@@ -32,21 +32,29 @@ fn main() {
         Some("setup") => setup(),
         Some(mode @ ("exchange" | "refresh")) => {
             let base = args[2].clone();
-            let setup: Value = serde_json::from_str(&std::fs::read_to_string(&args[3]).unwrap()).unwrap();
+            let setup: Value =
+                serde_json::from_str(&std::fs::read_to_string(&args[3]).unwrap()).unwrap();
             let pid: u32 = args[4].parse().unwrap();
             let concurrency: usize = args[5].parse().unwrap();
             let amount: usize = args[6].parse().unwrap();
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let bench = Bench::new(base, setup);
                 if mode == "exchange" {
                     bench.exchange(pid, concurrency, amount).await
                 } else {
-                    bench.refresh(pid, concurrency, Duration::from_secs(amount as u64)).await
+                    bench
+                        .refresh(pid, concurrency, Duration::from_secs(amount as u64))
+                        .await
                 }
             });
         }
-        _ => eprintln!("usage: oidc_bench setup | exchange|refresh <base> <setup.json> <pid> <concurrency> <count|seconds>"),
+        _ => eprintln!(
+            "usage: oidc_bench setup | exchange|refresh <base> <setup.json> <pid> <concurrency> <count|seconds>"
+        ),
     }
 }
 
@@ -54,19 +62,59 @@ fn setup() {
     let settings = Settings::load(None).unwrap();
     let (state, _) = AppState::open(settings, Clock::System).unwrap();
     let now = state.clock.now();
-    let cookie_name = |slug: &str| passgate::web::cookies::session_cookie_name(&state.settings, slug);
+    let cookie_name =
+        |slug: &str| passgate::web::cookies::session_cookie_name(&state.settings, slug);
     let out = state
         .store
         .write_blocking(|conn| -> Result<Value, Box<dyn std::error::Error>> {
             let tenant = create_tenant(conn, &Slug::parse("bench")?, None, now)?;
             let email = Email::parse("bench@example.com")?;
-            let user = create_user(conn, &tenant.id, NewAccount { email: &email, role: Role::Member, display_name: None, status: status::ACTIVE, password_hash: None }, now)?;
-            let cc = create_client(conn, &tenant.id, &NewClient { name: "bench cc".into(), grant_types: vec!["client_credentials".into()], extra_scopes: vec!["api:read".into()], ..Default::default() }, now)?;
-            let code = |alg: &str| NewClient { name: format!("bench web {alg}"), redirect_uris: vec![REDIRECT_URI.into()], is_first_party: true, id_token_alg: Some(alg.into()), ..Default::default() };
+            let user = create_user(
+                conn,
+                &tenant.id,
+                NewAccount {
+                    email: &email,
+                    role: Role::Member,
+                    display_name: None,
+                    status: status::ACTIVE,
+                    password_hash: None,
+                },
+                now,
+            )?;
+            let cc = create_client(
+                conn,
+                &tenant.id,
+                &NewClient {
+                    name: "bench cc".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    extra_scopes: vec!["api:read".into()],
+                    ..Default::default()
+                },
+                now,
+            )?;
+            let code = |alg: &str| NewClient {
+                name: format!("bench web {alg}"),
+                redirect_uris: vec![REDIRECT_URI.into()],
+                is_first_party: true,
+                id_token_alg: Some(alg.into()),
+                ..Default::default()
+            };
             let es = create_client(conn, &tenant.id, &code("ES256"), now)?;
             let rs = create_client(conn, &tenant.id, &code("RS256"), now)?;
-            let auth = Authentication { user_id: user.id.clone(), amr: vec!["hwk".into(), "user".into()], acr: Some("phr".into()), auth_time: now };
-            let session = start_session(conn, &tenant.id, &auth, &Default::default(), &state.settings.session, now)?;
+            let auth = Authentication {
+                user_id: user.id.clone(),
+                amr: vec!["hwk".into(), "user".into()],
+                acr: Some("phr".into()),
+                auth_time: now,
+            };
+            let session = start_session(
+                conn,
+                &tenant.id,
+                &auth,
+                &Default::default(),
+                &state.settings.session,
+                now,
+            )?;
             Ok(json!({
                 "tenant": tenant.slug,
                 "cc": { "id": cc.client_id, "secret": cc.client_secret },
@@ -97,7 +145,12 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration, ticks: u64, errors: usize) {
     latencies.sort();
     let n = latencies.len().max(1);
-    let pct = |p: f64| latencies.get(((n as f64 * p) as usize).min(n - 1)).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        latencies
+            .get(((n as f64 * p) as usize).min(n - 1))
+            .copied()
+            .unwrap_or_default()
+    };
     let cpu_us = ticks as f64 * 10_000.0 / n as f64;
     println!(
         "{}",
@@ -121,7 +174,11 @@ impl Bench {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/t/{}{path}", self.base, self.setup["tenant"].as_str().unwrap())
+        format!(
+            "{}/t/{}{path}",
+            self.base,
+            self.setup["tenant"].as_str().unwrap()
+        )
     }
 
     /// One authorization request with the bench session: `(code, verifier)`.
@@ -131,13 +188,27 @@ impl Bench {
         let res = self
             .http
             .get(self.url("/oauth2/authorize"))
-            .query(&[("response_type", "code"), ("client_id", client), ("redirect_uri", REDIRECT_URI), ("scope", scope), ("state", "s"), ("nonce", "n"), ("code_challenge", &challenge), ("code_challenge_method", "S256")])
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", client),
+                ("redirect_uri", REDIRECT_URI),
+                ("scope", scope),
+                ("state", "s"),
+                ("nonce", "n"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ])
             .header("cookie", self.setup["cookie"].as_str().unwrap())
             .send()
             .await
             .unwrap();
         let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-        let code = location.query_pairs().find(|(k, _)| k == "code").expect("a code").1.into_owned();
+        let code = location
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .expect("a code")
+            .1
+            .into_owned();
         (code, verifier)
     }
 
@@ -167,7 +238,8 @@ impl Bench {
             let made = Arc::new(AtomicUsize::new(0));
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
-                let (bench, codes, made, id) = (bench.clone(), codes.clone(), made.clone(), id.clone());
+                let (bench, codes, made, id) =
+                    (bench.clone(), codes.clone(), made.clone(), id.clone());
                 tasks.push(tokio::spawn(async move {
                     while made.fetch_add(1, Ordering::Relaxed) < count {
                         let pair = bench.code(&id, "openid email").await;
@@ -178,7 +250,9 @@ impl Bench {
             for t in tasks {
                 t.await.unwrap();
             }
-            let codes = Arc::new(std::sync::Mutex::new(std::mem::take(&mut *codes.lock().unwrap())));
+            let codes = Arc::new(std::sync::Mutex::new(std::mem::take(
+                &mut *codes.lock().unwrap(),
+            )));
             let (start, ticks) = (Instant::now(), cpu_ticks(pid));
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
@@ -186,9 +260,16 @@ impl Bench {
                 tasks.push(tokio::spawn(async move {
                     let (mut latencies, mut errors) = (Vec::new(), 0);
                     loop {
-                        let Some((code, verifier)) = codes.lock().unwrap().pop() else { break };
+                        let Some((code, verifier)) = codes.lock().unwrap().pop() else {
+                            break;
+                        };
                         let t = Instant::now();
-                        let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI), ("code_verifier", &verifier)];
+                        let form = [
+                            ("grant_type", "authorization_code"),
+                            ("code", &code),
+                            ("redirect_uri", REDIRECT_URI),
+                            ("code_verifier", &verifier),
+                        ];
                         match bench.token(&client, &form).await {
                             Ok(body) if body["id_token"].is_string() => latencies.push(t.elapsed()),
                             _ => errors += 1,
@@ -203,7 +284,13 @@ impl Bench {
                 all.extend(l);
                 errors += e;
             }
-            report(&format!("code exchange, {} ID token", alg.to_uppercase()), all, start.elapsed(), cpu_ticks(pid) - ticks, errors);
+            report(
+                &format!("code exchange, {} ID token", alg.to_uppercase()),
+                all,
+                start.elapsed(),
+                cpu_ticks(pid) - ticks,
+                errors,
+            );
         }
     }
 
@@ -215,7 +302,12 @@ impl Bench {
         let mut chains = Vec::new();
         for _ in 0..concurrency {
             let (code, verifier) = bench.code(&id, "openid offline_access").await;
-            let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI), ("code_verifier", verifier.as_str())];
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", verifier.as_str()),
+            ];
             let body = bench.token(&client, &form).await.unwrap();
             chains.push(body["refresh_token"].as_str().unwrap().to_string());
         }
@@ -228,7 +320,13 @@ impl Bench {
                 let (mut latencies, mut errors) = (Vec::new(), 0);
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    match bench.token(&client, &[("grant_type", "refresh_token"), ("refresh_token", &token)]).await {
+                    match bench
+                        .token(
+                            &client,
+                            &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                        )
+                        .await
+                    {
                         Ok(body) => {
                             token = body["refresh_token"].as_str().unwrap().to_string();
                             latencies.push(t.elapsed());
@@ -248,6 +346,12 @@ impl Bench {
             all.extend(l);
             errors += e;
         }
-        report("refresh with rotation", all, start.elapsed(), cpu_ticks(pid) - ticks, errors);
+        report(
+            "refresh with rotation",
+            all,
+            start.elapsed(),
+            cpu_ticks(pid) - ticks,
+            errors,
+        );
     }
 }

@@ -88,4 +88,3 @@ pub fn lock_tenant_keys(conn: &mut DbConn, tenant_id: &str) -> StoreResult<()> {
     }
     Ok(())
 }
-

@@ -12,8 +12,8 @@ mod extract;
 mod health;
 mod login;
 mod middleware;
-mod pages;
 pub mod oidc;
+mod pages;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
