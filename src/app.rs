@@ -28,6 +28,7 @@ pub struct AppState {
     pub hashing: crate::passwords::HashingPool,
     pub limiter: crate::ratelimit::RateLimiter,
     pub mailer: crate::mail::worker::Mailer,
+    pub oidc: crate::oidc::OidcCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +120,7 @@ impl AppState {
                     message,
                 })
             })?,
+            oidc: crate::oidc::OidcCache::default(),
             settings: Arc::new(settings),
             store,
         };
@@ -220,13 +222,17 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (actix-web handles both), finishing requests in flight;
-    /// housekeeping runs beside it.
+    /// the node's background work (housekeeping, key rotation, mail delivery) runs beside it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let housekeeping = tokio::spawn(crate::maintenance::run(self.state.clone()));
-        let mail = tokio::spawn(crate::mail::worker::run(self.state.clone()));
+        let background = [
+            tokio::spawn(crate::maintenance::run(self.state.clone())),
+            tokio::spawn(crate::oidc::schedule::run(self.state.clone())),
+            tokio::spawn(crate::mail::worker::run(self.state.clone())),
+        ];
         let result = self.server.await;
-        housekeeping.abort();
-        mail.abort();
+        for task in background {
+            task.abort();
+        }
         result
     }
 }

@@ -40,6 +40,7 @@ pub struct Settings {
     pub webauthn: WebauthnSettings,
     pub rate_limit: RateLimitSettings,
     pub password: PasswordSettings,
+    pub oidc: OidcSettings,
     /// How long an invitation link stays valid.
     #[serde(with = "humantime_serde")]
     pub invitation_ttl: Duration,
@@ -162,6 +163,50 @@ impl Default for PasswordSettings {
     }
 }
 
+/// Token lifetimes and the signing-key schedule of the OpenID Connect provider (O3, O7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// Authorization codes are single use and short-lived (RFC 6749 §4.1.2 recommends ≤ 10 min).
+    #[serde(with = "humantime_serde")]
+    pub code_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub access_token_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub id_token_lifetime: Duration,
+    /// A refresh token unused this long expires; every use issues a new one.
+    #[serde(with = "humantime_serde")]
+    pub refresh_idle_lifetime: Duration,
+    /// No refresh token of a family outlives this, however often it is used.
+    #[serde(with = "humantime_serde")]
+    pub refresh_absolute_lifetime: Duration,
+    /// How often each tenant's signing keys are replaced automatically; `0s` turns it off.
+    #[serde(with = "humantime_serde")]
+    pub key_rotation_interval: Duration,
+    /// How long a new key is in the JWKS before it signs, so relying parties that cache the
+    /// JWKS already know it.
+    #[serde(with = "humantime_serde")]
+    pub key_publish_lead: Duration,
+    /// How often each node checks whether a rotation is due (and deletes expired codes/tokens).
+    #[serde(with = "humantime_serde")]
+    pub key_check_interval: Duration,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        OidcSettings {
+            code_lifetime: Duration::from_secs(60),
+            access_token_lifetime: Duration::from_secs(600),
+            id_token_lifetime: Duration::from_secs(3600),
+            refresh_idle_lifetime: Duration::from_secs(14 * 86_400),
+            refresh_absolute_lifetime: Duration::from_secs(30 * 86_400),
+            key_rotation_interval: Duration::from_secs(90 * 86_400),
+            key_publish_lead: Duration::from_secs(86_400),
+            key_check_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -187,6 +232,7 @@ impl Default for Settings {
             webauthn: WebauthnSettings::default(),
             rate_limit: RateLimitSettings::default(),
             password: PasswordSettings::default(),
+            oidc: OidcSettings::default(),
             invitation_ttl: Duration::from_secs(72 * 3600),
             smtp_url: None,
             mail_from: "passgate <no-reply@localhost>".into(),
@@ -312,6 +358,29 @@ impl Settings {
         positive("webauthn.ceremony_timeout", self.webauthn.ceremony_timeout)?;
         positive("rate_limit.window", self.rate_limit.window)?;
         positive("invitation_ttl", self.invitation_ttl)?;
+        positive("oidc.code_lifetime", self.oidc.code_lifetime)?;
+        positive(
+            "oidc.access_token_lifetime",
+            self.oidc.access_token_lifetime,
+        )?;
+        positive("oidc.id_token_lifetime", self.oidc.id_token_lifetime)?;
+        positive(
+            "oidc.refresh_idle_lifetime",
+            self.oidc.refresh_idle_lifetime,
+        )?;
+        positive(
+            "oidc.refresh_absolute_lifetime",
+            self.oidc.refresh_absolute_lifetime,
+        )?;
+        positive("oidc.key_check_interval", self.oidc.key_check_interval)?;
+        if !self.oidc.key_rotation_interval.is_zero()
+            && self.oidc.key_rotation_interval <= self.oidc.key_publish_lead
+        {
+            return Err(ConfigError::Invalid {
+                key: "oidc.key_rotation_interval",
+                message: "must be longer than oidc.key_publish_lead".into(),
+            });
+        }
         if self.rate_limit.per_ip == 0 || self.rate_limit.per_identifier == 0 {
             return Err(ConfigError::Invalid {
                 key: "rate_limit",

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod enrollment;
 pub mod mail;
 pub mod maintenance;
+pub mod oidc;
 pub mod passkeys;
 pub mod passwords;
 pub mod policy;

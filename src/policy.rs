@@ -19,6 +19,18 @@ pub struct TenantPolicy {
     pub counter_regression: CounterRegression,
     /// P8: stricter authenticators for sensitive roles, enforced at registration.
     pub sensitive_roles: Vec<SensitiveRoleRule>,
+    /// O3: what the tenant's JWT access tokens are signed with; RS256 for resource servers
+    /// that cannot verify ES256.
+    pub access_token_signing_alg: AccessTokenAlg,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessTokenAlg {
+    #[default]
+    #[serde(rename = "ES256")]
+    Es256,
+    #[serde(rename = "RS256")]
+    Rs256,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

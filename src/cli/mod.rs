@@ -1,6 +1,8 @@
 //! The command line: `serve` (default), `migrate`, `check-config`, `tenant …`. Commands that
 //! create something print exactly one JSON object on stdout; everything else goes to stderr.
 
+mod client;
+mod keys;
 mod serve;
 mod tenant;
 mod user;
@@ -42,6 +44,12 @@ pub enum Command {
     /// Manage users: create, invite, list.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage OIDC clients (relying parties) of a tenant.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage a tenant's signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -57,6 +65,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => {
             let (state, _) = open(settings)?;
             user::run(&state, cmd)
+        }
+        Command::Client(cmd) => {
+            let (state, _) = open(settings)?;
+            client::run(&state, cmd)
+        }
+        Command::Keys(cmd) => {
+            let (state, _) = open(settings)?;
+            keys::run(&state, cmd)
         }
     }
 }

@@ -12,6 +12,7 @@ mod extract;
 mod health;
 mod login;
 mod middleware;
+pub mod oidc;
 mod pages;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::get_healthz))
         .route("/readyz", web::get().to(health::get_readyz))
         .route("/static/{file}", web::get().to(assets::get_static))
+        .configure(oidc::configure)
         .service(
             web::scope("/t/{tenant}")
                 .route("/login", web::get().to(login::get_login))

@@ -9,6 +9,11 @@ mod pg;
 
 mod cli;
 mod health;
+mod oidc_cli;
+mod oidc_flow;
+mod oidc_keys;
+mod oidc_negative;
+mod oidc_support;
 mod passkey_refusals;
 mod signin;
 mod store;

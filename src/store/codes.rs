@@ -1,0 +1,100 @@
+//! Authorization codes (RFC 6749 §4.1.2): stored as SHA-256 digests, single use; what the
+//! redemption issued is recorded so a replay can revoke it.
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use super::schema::authorization_codes;
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub auth_time: PrimitiveDateTime,
+    pub amr: String,
+    pub acr: Option<String>,
+    pub created_at: PrimitiveDateTime,
+    pub expires_at: PrimitiveDateTime,
+    pub redeemed_at: Option<PrimitiveDateTime>,
+    pub issued_family_id: Option<String>,
+    pub issued_access_jti: Option<String>,
+    pub issued_access_expires_at: Option<PrimitiveDateTime>,
+}
+
+pub fn insert_code(conn: &mut DbConn, code: &AuthorizationCode) -> StoreResult<()> {
+    diesel::insert_into(authorization_codes::table)
+        .values(code)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_code(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    code_hash: &str,
+) -> StoreResult<Option<AuthorizationCode>> {
+    Ok(authorization_codes::table
+        .filter(authorization_codes::tenant_id.eq(tenant_id))
+        .filter(authorization_codes::code_hash.eq(code_hash))
+        .select(AuthorizationCode::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Claims the code for one redemption: true only for the first caller, also when two
+/// redemptions race (the conditional UPDATE is atomic on both backends).
+pub fn update_code_redeemed(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    code_hash: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<bool> {
+    let claimed = diesel::update(authorization_codes::table)
+        .filter(authorization_codes::tenant_id.eq(tenant_id))
+        .filter(authorization_codes::code_hash.eq(code_hash))
+        .filter(authorization_codes::redeemed_at.is_null())
+        .set(authorization_codes::redeemed_at.eq(now))
+        .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+pub fn update_code_issued(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    code_hash: &str,
+    family_id: Option<&str>,
+    access_jti: &str,
+    access_expires_at: PrimitiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(authorization_codes::table)
+        .filter(authorization_codes::tenant_id.eq(tenant_id))
+        .filter(authorization_codes::code_hash.eq(code_hash))
+        .set((
+            authorization_codes::issued_family_id.eq(family_id),
+            authorization_codes::issued_access_jti.eq(access_jti),
+            authorization_codes::issued_access_expires_at.eq(access_expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Codes live 60 seconds; the rows are kept a while longer so a late replay is still
+/// recognised, then removed by the key/housekeeping task.
+pub fn delete_codes_expired_before(
+    conn: &mut DbConn,
+    before: PrimitiveDateTime,
+) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        authorization_codes::table.filter(authorization_codes::expires_at.lt(before)),
+    )
+    .execute(conn)?)
+}

@@ -1,0 +1,173 @@
+//! Refresh-token families, refresh tokens and revoked access tokens. Refresh tokens are random
+//! and stored as SHA-256 digests; access tokens are self-contained JWTs, so only a revoked
+//! one leaves a row (its `jti`, until it expires).
+
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+use super::schema::{refresh_token_families, refresh_tokens, revoked_access_tokens};
+use super::{DbConn, StoreResult, per_backend};
+
+/// Everything issued from one authorization: every rotation stays in the family, so reuse of
+/// any member revokes all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_token_families)]
+pub struct RefreshTokenFamily {
+    pub id: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub scope: String,
+    pub auth_time: PrimitiveDateTime,
+    pub amr: String,
+    pub acr: Option<String>,
+    pub created_at: PrimitiveDateTime,
+    pub absolute_expires_at: PrimitiveDateTime,
+    pub revoked_at: Option<PrimitiveDateTime>,
+    pub revoked_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub tenant_id: String,
+    pub family_id: String,
+    pub created_at: PrimitiveDateTime,
+    pub idle_expires_at: PrimitiveDateTime,
+    pub rotated_at: Option<PrimitiveDateTime>,
+    /// The access token issued together with this refresh token.
+    pub access_jti: String,
+    pub access_expires_at: PrimitiveDateTime,
+}
+
+pub fn insert_family(conn: &mut DbConn, family: &RefreshTokenFamily) -> StoreResult<()> {
+    diesel::insert_into(refresh_token_families::table)
+        .values(family)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_refresh_token(conn: &mut DbConn, token: &RefreshToken) -> StoreResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(token)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A refresh token and its family, by the token's digest.
+pub fn find_refresh_token(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    token_hash: &str,
+) -> StoreResult<Option<(RefreshToken, RefreshTokenFamily)>> {
+    Ok(refresh_tokens::table
+        .inner_join(
+            refresh_token_families::table.on(refresh_token_families::id
+                .eq(refresh_tokens::family_id)
+                .and(refresh_token_families::tenant_id.eq(refresh_tokens::tenant_id))),
+        )
+        .filter(refresh_tokens::tenant_id.eq(tenant_id))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((RefreshToken::as_select(), RefreshTokenFamily::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a token used: true only for the first caller (a concurrent second use is reuse).
+pub fn update_refresh_token_rotated(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    token_hash: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<bool> {
+    let rotated = diesel::update(refresh_tokens::table)
+        .filter(refresh_tokens::tenant_id.eq(tenant_id))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .filter(refresh_tokens::rotated_at.is_null())
+        .set(refresh_tokens::rotated_at.eq(now))
+        .execute(conn)?;
+    Ok(rotated == 1)
+}
+
+pub fn update_family_revoked(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    family_id: &str,
+    reason: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(refresh_token_families::table)
+        .filter(refresh_token_families::tenant_id.eq(tenant_id))
+        .filter(refresh_token_families::id.eq(family_id))
+        .filter(refresh_token_families::revoked_at.is_null())
+        .set((
+            refresh_token_families::revoked_at.eq(now),
+            refresh_token_families::revoked_reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The access tokens issued in a family that have not expired yet: `(jti, expires_at)`.
+pub fn find_family_access_tokens(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    family_id: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<Vec<(String, PrimitiveDateTime)>> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::tenant_id.eq(tenant_id))
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::access_expires_at.gt(now))
+        .select((
+            refresh_tokens::access_jti,
+            refresh_tokens::access_expires_at,
+        ))
+        .load(conn)?)
+}
+
+/// Remembers a revoked access token until it expires; revoking twice is harmless.
+pub fn insert_revoked_access_token(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    jti: &str,
+    expires_at: PrimitiveDateTime,
+    now: PrimitiveDateTime,
+) -> StoreResult<()> {
+    let row = (
+        revoked_access_tokens::jti.eq(jti),
+        revoked_access_tokens::tenant_id.eq(tenant_id),
+        revoked_access_tokens::expires_at.eq(expires_at),
+        revoked_access_tokens::revoked_at.eq(now),
+    );
+    per_backend!(conn, |c| diesel::insert_into(revoked_access_tokens::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn is_access_token_revoked(conn: &mut DbConn, tenant_id: &str, jti: &str) -> StoreResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        revoked_access_tokens::table
+            .filter(revoked_access_tokens::tenant_id.eq(tenant_id))
+            .filter(revoked_access_tokens::jti.eq(jti)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Housekeeping: revocations of expired tokens, and families past their absolute lifetime
+/// (their refresh tokens go with them by the foreign key's cascade).
+pub fn delete_expired_tokens(conn: &mut DbConn, now: PrimitiveDateTime) -> StoreResult<usize> {
+    let revocations = diesel::delete(
+        revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now)),
+    )
+    .execute(conn)?;
+    let families = diesel::delete(
+        refresh_token_families::table.filter(refresh_token_families::absolute_expires_at.lt(now)),
+    )
+    .execute(conn)?;
+    Ok(revocations + families)
+}
