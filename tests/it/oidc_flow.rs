@@ -57,7 +57,10 @@ backend_test! {
         assert!(login.starts_with("/t/acme/login?return_to=%2Ft%2Facme%2Foauth2%2Fauthorize%3F"), "{login}");
         let return_to = url::Url::parse(&app.url(&login)).unwrap().query_pairs()
             .find(|(k, _)| k == "return_to").unwrap().1.into_owned();
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        // The real login page carries the way back; a passkey sign-in there sets the session.
+        let page = app.get(&login).await.text().await.unwrap();
+        assert_eq!(crate::browser::attribute(&page, "data-return-to").as_deref(), Some(return_to.as_str()));
+        sign_in(&app, &rp).await;
         let res = app.get(&return_to).await;
         assert_eq!(res.status(), 302);
         let params = location_params(&res);
@@ -81,7 +84,7 @@ backend_test! {
         let at_hash = AccessTokenHash::from_token(tokens.access_token(), id_token.signing_alg().unwrap(), id_token.signing_key(&verifier).unwrap()).unwrap();
         assert_eq!(claims.access_token_hash(), Some(&at_hash));
         let raw: Value = decode_payload(&id_token.to_string());
-        assert_eq!(raw["amr"], serde_json::json!(["hwk", "user"]));
+        assert_eq!(raw["amr"], serde_json::json!(["hwk", "user", "mfa"]), "a device-bound passkey with user verification");
         assert_eq!(raw["acr"], "phr");
         assert_eq!(raw["azp"], rp.client_id);
         assert!(raw["sid"].is_string() && raw["auth_time"].is_i64());
@@ -188,7 +191,7 @@ backend_test! {
     async fn prompt_login_and_max_age_send_a_signed_in_user_back_to_login_once(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (_, challenge) = pkce();
         app.clock.advance(time::Duration::minutes(10));
         for extra in [[("prompt", "login")], [("max_age", "60")]] {
@@ -200,7 +203,7 @@ backend_test! {
             let return_to = url::Url::parse(&app.url(&location)).unwrap().query_pairs()
                 .find(|(k, _)| k == "return_to").unwrap().1.into_owned();
             // A fresh sign-in satisfies the request: no loop back to the login page.
-            sign_in(&app, &rp.tenant, &rp.user).await;
+            sign_in(&app, &rp).await;
             let res = app.get(&return_to).await;
             assert!(param(&location_params(&res), "code").is_some());
             app.clock.advance(time::Duration::minutes(10));
@@ -218,7 +221,7 @@ backend_test! {
         let location = res.headers()["location"].to_str().unwrap().to_string();
         assert!(location.starts_with("/t/acme/login?"), "{location}");
         assert!(location.contains("require=passkey") && location.contains("login_hint=alice%40acme.example"), "{location}");
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let res = authorize(&app, &rp, &authorize_query(&rp, &challenge, &[("acr_values", "phr")])).await;
         assert!(param(&location_params(&res), "code").is_some());
     }
@@ -231,7 +234,7 @@ backend_test! {
         new.is_first_party = false;
         new.name = "Partner App".into();
         let rp = setup_with(&app, "acme", new).await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (_, challenge) = pkce();
         let query = authorize_query(&rp, &challenge, &[("scope", "openid email")]);
         let res = authorize(&app, &rp, &query).await;
@@ -309,7 +312,7 @@ backend_test! {
     async fn logout_without_a_hint_asks_for_confirmation(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let res = app.get(&format!("{}?client_id={}", rp.path("/oauth2/logout"), rp.client_id)).await;
         assert_eq!(res.status(), 200);
         let page = res.text().await.unwrap();

@@ -55,7 +55,7 @@ backend_test! {
 
         // After the lead the new keys sign; the old access token still verifies.
         app.clock.advance(lead + time::Duration::seconds(1));
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (code, verifier) = authorize_code(&app, &rp, &[]).await;
         let (_, body) = redeem(&app, &rp, &code, &verifier).await;
         let new_kid = kid_of(body["access_token"].as_str().unwrap());
@@ -145,7 +145,7 @@ backend_test! {
         }).await;
         assert!(spa.client_secret.is_none());
         let spa = Rp { client_id: spa.client_id, client_secret: String::new(), ..rp };
-        sign_in(&app, &spa.tenant, &spa.user).await;
+        sign_in(&app, &spa).await;
         let (code, verifier) = authorize_code(&app, &spa, &[]).await;
         let res = app.client.post(app.url(&spa.path("/oauth2/token")))
             .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI), ("code_verifier", &verifier), ("client_id", &spa.client_id)])

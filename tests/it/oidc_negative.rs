@@ -33,7 +33,7 @@ backend_test! {
     async fn redirect_uri_near_misses_are_refused_on_a_page(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         for uri in [
             "https://app.example.com/callback/",
             "https://APP.example.com/callback",
@@ -72,7 +72,7 @@ backend_test! {
     async fn a_missing_pkce_challenge_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let res = authorize(&app, &rp, &authorize_query(&rp, "", &[("code_challenge_method", "")])).await;
         let params = location_params(&res);
         assert_eq!(param(&params, "error"), Some("invalid_request"));
@@ -85,7 +85,7 @@ backend_test! {
     async fn a_plain_pkce_challenge_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (verifier, _) = pkce();
         let res = authorize(&app, &rp, &authorize_query(&rp, &verifier, &[("code_challenge_method", "plain")])).await;
         assert_eq!(param(&location_params(&res), "error"), Some("invalid_request"));
@@ -96,7 +96,7 @@ backend_test! {
     async fn a_wrong_verifier_fails_and_burns_the_code(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (code, verifier) = authorize_code(&app, &rp, &[]).await;
         let (wrong, _) = pkce();
         let (status, body) = redeem(&app, &rp, &code, &wrong).await;
@@ -110,7 +110,7 @@ backend_test! {
     async fn a_missing_verifier_fails(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (code, _) = authorize_code(&app, &rp, &[]).await;
         let (status, body) = token(&app, &rp, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI)]).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
@@ -121,7 +121,7 @@ backend_test! {
     async fn a_replayed_code_revokes_the_first_tokens(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (code, verifier) = authorize_code(&app, &rp, &[]).await;
         let (status, first) = redeem(&app, &rp, &code, &verifier).await;
         assert_eq!(status, 200);
@@ -173,7 +173,7 @@ backend_test! {
     async fn no_refresh_token_without_offline_access(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (code, verifier) = authorize_code(&app, &rp, &[("scope", "openid email")]).await;
         let (status, body) = redeem(&app, &rp, &code, &verifier).await;
         assert_eq!(status, 200);
@@ -211,7 +211,7 @@ backend_test! {
     async fn a_code_expires_after_sixty_seconds(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let (code, verifier) = authorize_code(&app, &rp, &[]).await;
         app.clock.advance(time::Duration::seconds(61));
         let (status, body) = redeem(&app, &rp, &code, &verifier).await;
@@ -260,7 +260,7 @@ backend_test! {
     async fn malformed_input_is_always_a_4xx(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
-        sign_in(&app, &rp.tenant, &rp.user).await;
+        sign_in(&app, &rp).await;
         let token_path = app.url(&rp.path("/oauth2/token"));
         let post = |body: &'static str, ct: &'static str| {
             app.client.post(token_path.clone()).basic_auth(&rp.client_id, Some(&rp.client_secret))

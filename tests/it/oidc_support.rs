@@ -11,6 +11,8 @@ use passgate::store::tenants::Tenant;
 use passgate::store::users::User;
 use passgate::users::Role;
 
+use crate::authenticator::Crafted;
+use crate::browser::Browser;
 use crate::harness::TestApp;
 
 pub const REDIRECT_URI: &str = "https://app.example.com/callback";
@@ -20,6 +22,8 @@ pub struct Rp {
     pub user: User,
     pub client_id: String,
     pub client_secret: String,
+    /// The user's passkey: `sign_in` uses it on the real login page.
+    pub passkey: tokio::sync::Mutex<Crafted>,
 }
 
 impl Rp {
@@ -58,29 +62,37 @@ pub async fn setup(app: &TestApp, slug: &str) -> Rp {
     setup_with(app, slug, first_party_client()).await
 }
 
+/// A tenant, alice enrolled with a passkey through her invitation (in a browser of her own),
+/// and a registered client.
 pub async fn setup_with(app: &TestApp, slug: &str, new: NewClient) -> Rp {
     let tenant = app.create_tenant(slug).await;
-    let user = app
-        .create_user(
-            &tenant,
-            &format!("alice@{slug}.example"),
-            Role::Member,
-            None,
-        )
-        .await;
+    let email = format!("alice@{slug}.example");
+    let token = app.invite(&tenant, &email, Role::Member).await;
+    let mut passkey = Crafted::new(&app.address);
+    let enrolled = Browser::new(app).enroll(slug, &token, &mut passkey).await;
+    assert_eq!(enrolled.status(), 200);
+    let tenant_id = tenant.id.clone();
+    let user = app.db(move |conn| {
+        Ok(passgate::store::users::find_user_by_email(conn, &tenant_id, &email)?.unwrap())
+    });
     let issued = register(app, &tenant, new).await;
     Rp {
         tenant,
         user,
         client_id: issued.client_id,
         client_secret: issued.client_secret.unwrap_or_default(),
+        passkey: tokio::sync::Mutex::new(passkey),
     }
 }
 
-/// Signs `user` in, in the test app's browser. The one place that knows how: it will go
-/// through the real passkey login page once the sign-in pages exist (issue 3).
-pub async fn sign_in(app: &TestApp, tenant: &Tenant, user: &User) {
-    app.establish_session(tenant, user, &["hwk", "user"]).await;
+/// Signs the RP's user in, in the test app's browser, through the real login page: the email
+/// step, a passkey assertion, the session cookie.
+pub async fn sign_in(app: &TestApp, rp: &Rp) {
+    let mut passkey = rp.passkey.lock().await;
+    let res = Browser::of(app)
+        .passkey_login(&rp.tenant.slug, &rp.user.email, &mut *passkey)
+        .await;
+    assert_eq!(res.status(), 200, "passkey sign-in");
 }
 
 /// A PKCE verifier and its S256 challenge.
@@ -192,7 +204,7 @@ pub async fn userinfo(app: &TestApp, rp: &Rp, access_token: &str) -> reqwest::Re
 
 /// Signed in, with a code redeemed: the token response.
 pub async fn tokens(app: &TestApp, rp: &Rp) -> Value {
-    sign_in(app, &rp.tenant, &rp.user).await;
+    sign_in(app, rp).await;
     let (code, verifier) = authorize_code(app, rp, &[]).await;
     let (status, body) = redeem(app, rp, &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
