@@ -38,7 +38,22 @@ pub struct Browser {
 pub fn attribute(html: &str, attr: &str) -> Option<String> {
     let start = html.find(&format!("{attr}=\""))? + attr.len() + 2;
     let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&amp;", "&"))
+    // Attribute values as the browser reads them: entities decoded.
+    let mut value = html[start..end].to_string();
+    for (entity, ch) in [
+        ("&#38;", "&"),
+        ("&#34;", "\""),
+        ("&#39;", "'"),
+        ("&#60;", "<"),
+        ("&#62;", ">"),
+        ("&quot;", "\""),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&amp;", "&"),
+    ] {
+        value = value.replace(entity, ch);
+    }
+    Some(value)
 }
 
 impl Browser {
