@@ -89,8 +89,8 @@ async fn enroll_users(server: &Server) -> Vec<Client> {
         let start: Value = post(
             &client,
             &server.base,
-            "/api/enroll/start",
-            &json!({ "token": token }),
+            "/api/links/start",
+            &json!({ "token": token, "kind": "invite" }),
         )
         .await
         .json()

@@ -106,6 +106,7 @@ fn setup() {
                 amr: vec!["hwk".into(), "user".into()],
                 acr: Some("phr".into()),
                 auth_time: now,
+                passkey_id: None,
             };
             let session = start_session(
                 conn,

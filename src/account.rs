@@ -5,8 +5,14 @@ use serde_json::json;
 use crate::audit::{self, Actor, Record};
 use crate::client::ClientInfo;
 use crate::clock::UtcTime;
+use crate::config::Settings;
+use crate::crypto::MasterKey;
 use crate::passkeys::{PasskeyError, clean_label};
+use crate::recovery::restriction::require_trusted_session;
+use crate::recovery::{RecoveryCode, RecoveryError, codes, links};
 use crate::store::passkeys::{self as repo, Passkey};
+use crate::store::sessions::BrowserSession;
+use crate::store::tenants::Tenant;
 use crate::store::users::User;
 use crate::store::{DbConn, StoreError};
 
@@ -16,6 +22,8 @@ pub enum AccountError {
     PasskeyNotFound,
     #[error(transparent)]
     Passkey(#[from] PasskeyError),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,15 +50,18 @@ pub fn rename_passkey(
     Ok(())
 }
 
-/// Removes one of the user's own passkeys; the audit event is written with it.
+/// Removes one of the user's own passkeys (a sensitive action under C3); the audit event is
+/// written with it.
 pub fn remove_passkey(
     conn: &mut DbConn,
     user: &User,
+    session: &BrowserSession,
     id: &str,
     client: &ClientInfo,
     now: UtcTime,
 ) -> Result<Passkey, AccountError> {
     let passkey = find_passkey(conn, user, id)?;
+    require_trusted_session(conn, user, session, now)?;
     repo::delete_passkey(conn, &user.tenant_id, &user.id, id)?;
     audit::record(
         conn,
@@ -66,4 +77,50 @@ pub fn remove_passkey(
         now,
     )?;
     Ok(passkey)
+}
+
+pub fn has_recovery_code(conn: &mut DbConn, user: &User) -> Result<bool, AccountError> {
+    Ok(crate::store::recovery_codes::find_code(conn, &user.tenant_id, &user.id)?.is_some())
+}
+
+/// C1 "regenerate": a new recovery code replaces the old one, shown once.
+pub fn regenerate_recovery_code(
+    conn: &mut DbConn,
+    key: &MasterKey,
+    user: &User,
+    session: &BrowserSession,
+    client: &ClientInfo,
+    now: UtcTime,
+) -> Result<RecoveryCode, AccountError> {
+    require_trusted_session(conn, user, session, now)?;
+    let code = codes::issue(conn, key, user, now)?;
+    audit::record(
+        conn,
+        Record {
+            tenant_id: &user.tenant_id,
+            event_type: "recovery.code_regenerated",
+            actor: Actor::User(user.id.clone()),
+            subject_user_id: Some(&user.id),
+            client: Some(client),
+            details: serde_json::json!({}),
+            needs_review: false,
+        },
+        now,
+    )?;
+    Ok(code)
+}
+
+/// C2: a link to open on a device that is not signed in, to add a passkey there.
+pub fn make_device_link(
+    conn: &mut DbConn,
+    tenant: &Tenant,
+    user: &User,
+    session: &BrowserSession,
+    settings: &Settings,
+    now: UtcTime,
+) -> Result<(String, UtcTime), AccountError> {
+    require_trusted_session(conn, user, session, now)?;
+    Ok(links::create_device_link(
+        conn, tenant, user, settings, now,
+    )?)
 }

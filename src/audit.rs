@@ -60,3 +60,91 @@ pub fn record(conn: &mut DbConn, event: Record<'_>, now: UtcTime) -> StoreResult
         },
     )
 }
+
+/// An event as the audit list shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListedEvent {
+    pub id: String,
+    pub occurred_at: String,
+    pub event_type: String,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub subject_user_id: Option<String>,
+    pub ip: Option<String>,
+    pub browser_family: Option<String>,
+    pub os_family: Option<String>,
+    pub details: serde_json::Value,
+    pub needs_review: bool,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<String>,
+}
+
+fn rfc3339(t: UtcTime) -> String {
+    t.assume_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only events flagged for review and not reviewed yet.
+    pub needs_review: bool,
+    pub since: Option<UtcTime>,
+    pub limit: Option<i64>,
+}
+
+pub fn list(conn: &mut DbConn, tenant_id: &str, filter: &Filter) -> StoreResult<Vec<ListedEvent>> {
+    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = crate::store::audit::find_audit_events(
+        conn,
+        tenant_id,
+        filter.needs_review,
+        filter.since,
+        limit,
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(e, review)| ListedEvent {
+            id: e.id,
+            occurred_at: rfc3339(e.occurred_at),
+            event_type: e.event_type,
+            actor_kind: e.actor_kind,
+            actor_id: e.actor_id,
+            subject_user_id: e.subject_user_id,
+            ip: e.ip,
+            browser_family: e.browser_family,
+            os_family: e.os_family,
+            details: serde_json::from_str(&e.details).unwrap_or(Value::Null),
+            needs_review: e.needs_review,
+            reviewed_by: review.as_ref().map(|r| r.reviewed_by.clone()),
+            reviewed_at: review.map(|r| rfc3339(r.reviewed_at)),
+        })
+        .collect())
+}
+
+/// Marks an event reviewed by `reviewer`; `Ok(false)` when there is no such event in the
+/// tenant. Reviewing twice keeps the first review.
+pub fn mark_reviewed(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    event_id: &str,
+    reviewer: &str,
+    note: Option<&str>,
+    now: UtcTime,
+) -> StoreResult<bool> {
+    if crate::store::audit::find_audit_event(conn, tenant_id, event_id)?.is_none() {
+        return Ok(false);
+    }
+    crate::store::audit::insert_review(
+        conn,
+        &crate::store::audit::AuditReview {
+            event_id: event_id.to_string(),
+            tenant_id: Some(tenant_id.to_string()),
+            reviewed_by: reviewer.to_string(),
+            reviewed_at: now,
+            note: note.map(str::to_string),
+        },
+    )?;
+    Ok(true)
+}

@@ -19,6 +19,11 @@ pub struct TenantPolicy {
     pub counter_regression: CounterRegression,
     /// P8: stricter authenticators for sensitive roles, enforced at registration.
     pub sensitive_roles: Vec<SensitiveRoleRule>,
+    /// C3: whether people may recover by an emailed link, and whether the account is then
+    /// restricted for 7 days.
+    pub email_recovery: EmailRecovery,
+    /// C6: new accounts enroll a second passkey right after the first.
+    pub require_two_passkeys: bool,
     /// O3: what the tenant's JWT access tokens are signed with; RS256 for resource servers
     /// that cannot verify ES256.
     pub access_token_signing_alg: AccessTokenAlg,
@@ -49,6 +54,16 @@ pub enum CounterRegression {
     Flag,
     /// Refuse the sign-in.
     Refuse,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailRecovery {
+    Off,
+    On,
+    /// Allowed, then sensitive actions need a passkey from before the recovery for 7 days.
+    #[default]
+    OnRestricted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

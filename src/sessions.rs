@@ -19,6 +19,9 @@ pub struct Authentication {
     pub amr: Vec<String>,
     pub acr: Option<String>,
     pub auth_time: UtcTime,
+    /// The passkey used, for a passkey sign-in.
+    #[serde(default)]
+    pub passkey_id: Option<String>,
 }
 
 /// `acr` of a phishing-resistant login (a passkey): relying parties ask for it with
@@ -74,6 +77,7 @@ pub fn start_session(
         idle_expires_at: (now + idle).min(absolute_expires_at),
         absolute_expires_at,
         ended_at: None,
+        passkey_id: auth.passkey_id.clone(),
     };
     repo::insert_session(conn, &session)?;
     crate::store::users::record_login(conn, tenant_id, &auth.user_id, now)?;

@@ -472,6 +472,7 @@ pub async fn password_login(
                 amr: vec!["pwd".to_string()],
                 acr: None,
                 auth_time: now,
+                passkey_id: None,
             };
             let started =
                 sessions::start_session(conn, &user.tenant_id, &auth, client, &settings, now)?;

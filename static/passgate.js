@@ -153,7 +153,7 @@
     try { return await work(); } finally { if (button) button.disabled = false; }
   }
 
-  // --- registration (enroll page, account page) ---
+  // --- registration (enroll, recovery and account pages) ---
   async function register(startPath, startBody, label) {
     const start = await api(startPath, startBody);
     showStatus(wantsSecurityKey(start.publicKey)
@@ -161,12 +161,43 @@
       : "Follow your browser's prompt to create the passkey.");
     const cred = await navigator.credentials.create({ publicKey: creationOptions(start.publicKey) });
     showStatus("Saving your passkey…");
-    const done = await api("/api/passkeys/finish", {
+    return api("/api/passkeys/finish", {
       ceremony_id: start.ceremony_id,
       credential: registrationJSON(cred),
       label: label || null,
     });
-    window.location.assign(done.redirect);
+  }
+
+  // After a passkey is saved: show a recovery code once (C1), ask for the second passkey the
+  // organisation requires (C6), then go on.
+  function afterEnrollment(done) {
+    const codePanel = document.getElementById("code-panel");
+    const secondPanel = document.getElementById("second-panel");
+    const next = () => {
+      if (done.second_passkey && secondPanel) {
+        codePanel && codePanel.classList.add("hidden");
+        secondPanel.classList.remove("hidden");
+        const button = document.getElementById("second-passkey");
+        button.addEventListener("click", () => {
+          clearMessages();
+          busy(button, async () => {
+            const second = await register("/api/passkeys/start", {}, null);
+            window.location.assign(second.redirect);
+          }).catch(report);
+        });
+        return;
+      }
+      window.location.assign(done.redirect);
+    };
+    if (done.recovery_code && codePanel) {
+      for (const form of document.querySelectorAll("form")) form.classList.add("hidden");
+      clearMessages();
+      document.getElementById("code-value").textContent = done.recovery_code;
+      codePanel.classList.remove("hidden");
+      document.getElementById("code-saved").addEventListener("click", next);
+      return;
+    }
+    next();
   }
 
   function passkeysSupported() {
@@ -321,7 +352,7 @@
     startConditional().catch(report);
   }
 
-  // --- enrollment page (invitation, first-run setup) ---
+  // --- enrollment page (invitation, recovery link, new device, first-run setup) ---
   function enrollPage() {
     const mode = app.dataset.mode;
     const token = app.dataset.token;
@@ -332,14 +363,44 @@
       if (!passkeysSupported()) return;
       const label = document.getElementById("label").value.trim();
       busy(document.getElementById("create-passkey"), async () => {
+        let done;
         if (mode === "setup") {
           const email = document.getElementById("email").value.trim();
           if (!email) return showError("Enter your email address.");
           const name = document.getElementById("name").value.trim();
-          await register("/api/setup/start", { token: token, email: email, name: name || null }, label);
+          done = await register("/api/setup/start", { token: token, email: email, name: name || null }, label);
         } else {
-          await register("/api/enroll/start", { token: token }, label);
+          done = await register("/api/links/start", { token: token, kind: mode }, label);
         }
+        afterEnrollment(done);
+      }).catch(report);
+    });
+  }
+
+  // --- recovery page: recovery code, or an emailed link (C1, C3) ---
+  function recoverPage() {
+    const codeForm = document.getElementById("code-form");
+    codeForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      clearMessages();
+      if (!passkeysSupported()) return;
+      const email = document.getElementById("code-email").value.trim();
+      const code = document.getElementById("code").value.trim();
+      if (!email || !code) return showError("Enter your email and your recovery code.");
+      busy(document.getElementById("code-submit"), async () => {
+        const done = await register("/api/recover/code", { email: email, code: code }, null);
+        afterEnrollment(done);
+      }).catch(report);
+    });
+    const emailForm = document.getElementById("email-form");
+    emailForm.addEventListener("submit", (e) => {
+      e.preventDefault();
+      clearMessages();
+      const email = document.getElementById("recover-email").value.trim();
+      if (!email) return showError("Enter your email address.");
+      busy(document.getElementById("email-submit"), async () => {
+        const answer = await api("/api/recover/email", { email: email });
+        showStatus(answer.message);
       }).catch(report);
     });
   }
@@ -350,11 +411,14 @@
     add.addEventListener("click", () => {
       clearMessages();
       if (!passkeysSupported()) return;
-      busy(add, () => register("/api/passkeys/start", {}, null)).catch(report);
+      busy(add, async () => {
+        const done = await register("/api/passkeys/start", {}, null);
+        window.location.assign(done.redirect);
+      }).catch(report);
     });
   }
 
-  const pages = { login: loginPage, enroll: enrollPage, account: accountPage };
+  const pages = { login: loginPage, enroll: enrollPage, recover: recoverPage, account: accountPage };
   const page = pages[app.dataset.page];
   if (page) page();
 })();

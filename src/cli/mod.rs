@@ -1,6 +1,7 @@
 //! The command line: `serve` (default), `migrate`, `check-config`, `tenant …`. Commands that
 //! create something print exactly one JSON object on stdout; everything else goes to stderr.
 
+mod audit;
 mod client;
 mod keys;
 mod serve;
@@ -41,9 +42,12 @@ pub enum Command {
     /// Manage tenants (organisations).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
-    /// Manage users: create, invite, list.
+    /// Manage users: create, invite, recover, list.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Read and review the security audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Manage OIDC clients (relying parties) of a tenant.
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -65,6 +69,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => {
             let (state, _) = open(settings)?;
             user::run(&state, cmd)
+        }
+        Command::Audit(cmd) => {
+            let (state, _) = open(settings)?;
+            audit::run(&state, cmd)
         }
         Command::Client(cmd) => {
             let (state, _) = open(settings)?;

@@ -2,7 +2,6 @@ use std::io::Read;
 
 use clap::Subcommand;
 use serde_json::json;
-use time::Duration;
 
 use crate::app::AppState;
 use crate::audit::Actor;
@@ -40,6 +39,17 @@ pub enum UserCommand {
     List {
         #[arg(long)]
         tenant: String,
+    },
+    /// Start an admin-assisted recovery: prints {"user_id", "recovery_url", "expires_at"}; the
+    /// link is also mailed to the user.
+    Recover {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// The device was lost or stolen: revoke the user's passkeys and sessions now.
+        #[arg(long)]
+        revoke_passkeys: bool,
     },
 }
 
@@ -88,8 +98,6 @@ pub fn run(state: &AppState, cmd: UserCommand) -> anyhow::Result<()> {
             role,
         } => {
             let email = Email::parse(&email)?;
-            let ttl = Duration::try_from(state.settings.invitation_ttl)?;
-            let base = state.settings.public_base();
             let link = state.store.write_blocking(|conn| {
                 let tenant = tenants::find_active_tenant(conn, &tenant)?;
                 Ok::<_, anyhow::Error>(enrollment::invite_user(
@@ -97,10 +105,7 @@ pub fn run(state: &AppState, cmd: UserCommand) -> anyhow::Result<()> {
                     &tenant,
                     &email,
                     role,
-                    enrollment::LinkTerms {
-                        base_url: &base,
-                        ttl,
-                    },
+                    &state.settings,
                     Actor::Cli,
                     now,
                 )?)
@@ -111,6 +116,45 @@ pub fn run(state: &AppState, cmd: UserCommand) -> anyhow::Result<()> {
                 humantime_serde::re::humantime::format_duration(state.settings.invitation_ttl)
             );
             super::print_json(&json!({ "user_id": user_id, "enrollment_url": link.url }))
+        }
+        UserCommand::Recover {
+            tenant,
+            email,
+            revoke_passkeys,
+        } => {
+            let email = Email::parse(&email)?;
+            let started = state.store.write_blocking(|conn| {
+                let tenant = tenants::find_active_tenant(conn, &tenant)?;
+                let user =
+                    crate::store::users::find_user_by_email(conn, &tenant.id, email.as_str())?
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("no user {email} in tenant '{}'", tenant.slug)
+                        })?;
+                Ok::<_, anyhow::Error>(crate::recovery::links::start_admin_recovery(
+                    conn,
+                    &tenant,
+                    &crate::recovery::links::AdminActor::Cli,
+                    &user.id,
+                    revoke_passkeys,
+                    &state.settings,
+                    now,
+                )?)
+            })?;
+            eprintln!(
+                "recovery link for {} (also mailed){}",
+                started.user.email,
+                if started.passkeys_revoked > 0 {
+                    format!("; {} passkey(s) revoked", started.passkeys_revoked)
+                } else {
+                    String::new()
+                }
+            );
+            super::print_json(&json!({
+                "user_id": started.user.id,
+                "recovery_url": started.link.url,
+                "expires_at": started.expires_at.assume_utc().format(&time::format_description::well_known::Rfc3339)?,
+                "passkeys_revoked": started.passkeys_revoked,
+            }))
         }
         UserCommand::List { tenant } => {
             let all = state.store.read_blocking(|conn| {

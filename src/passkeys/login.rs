@@ -213,6 +213,7 @@ impl VerifiedLogin {
             amr,
             acr: Some(ACR_PHISHING_RESISTANT.to_string()),
             auth_time: now,
+            passkey_id: Some(self.passkey.id.clone()),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod mail;
 pub mod passkeys;
 pub mod policies;
 pub mod rate_limits;
+pub mod recovery_codes;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;

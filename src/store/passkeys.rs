@@ -142,3 +142,17 @@ pub fn count_user_passkeys(conn: &mut DbConn, tenant_id: &str, user_id: &str) ->
         .count()
         .get_result(conn)?)
 }
+
+/// Revokes every passkey of a user (admin recovery after a lost or stolen device).
+pub fn delete_user_passkeys(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    user_id: &str,
+) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        passkeys::table
+            .filter(passkeys::tenant_id.eq(tenant_id))
+            .filter(passkeys::user_id.eq(user_id)),
+    )
+    .execute(conn)?)
+}

@@ -123,6 +123,7 @@ diesel::table! {
         idle_expires_at -> Timestamp,
         absolute_expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+        passkey_id -> Nullable<Text>,
     }
 }
 

@@ -25,6 +25,8 @@ pub struct BrowserSession {
     pub idle_expires_at: PrimitiveDateTime,
     pub absolute_expires_at: PrimitiveDateTime,
     pub ended_at: Option<PrimitiveDateTime>,
+    /// The passkey that signed this session in, if one did.
+    pub passkey_id: Option<String>,
 }
 
 pub fn insert_session(conn: &mut DbConn, session: &BrowserSession) -> StoreResult<()> {

@@ -96,6 +96,25 @@ pub fn activate_user(
     Ok(())
 }
 
+pub fn set_restriction(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    id: &str,
+    since: PrimitiveDateTime,
+    until: PrimitiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(users::table)
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::id.eq(id))
+        .set((
+            users::restricted_since.eq(Some(since)),
+            users::restricted_until.eq(Some(until)),
+            users::updated_at.eq(since),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn update_user_status(
     conn: &mut DbConn,
     tenant_id: &str,

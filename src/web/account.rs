@@ -53,6 +53,9 @@ struct AccountPage<'a> {
     passkeys: Vec<PasskeyRow>,
     welcome: bool,
     added: bool,
+    restricted: bool,
+    restricted_until: String,
+    has_recovery_code: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,7 @@ impl From<AccountError> for AppError {
                 AppError::not_found("No such passkey on your account.")
             }
             AccountError::Passkey(e) => e.into(),
+            AccountError::Recovery(e) => e.into(),
             AccountError::Store(e) => e.into(),
         }
     }
@@ -95,12 +99,18 @@ pub async fn get_account(
         Err(redirect) => return Ok(redirect),
     };
     let user = signed_in.user.clone();
-    let passkeys = visit
+    let (passkeys, has_recovery_code) = visit
         .state
         .store
-        .read(move |conn| account::list_passkeys(conn, &user))
+        .read(move |conn| {
+            Ok::<_, AccountError>((
+                account::list_passkeys(conn, &user)?,
+                account::has_recovery_code(conn, &user)?,
+            ))
+        })
         .await
         .map_err(AppError::from)?;
+    let now = visit.state.clock.now();
     Ok(render(&AccountPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
@@ -110,6 +120,13 @@ pub async fn get_account(
         passkeys: passkeys.iter().map(PasskeyRow::from).collect(),
         welcome: query.welcome.is_some(),
         added: query.added.is_some(),
+        restricted: crate::recovery::restriction::is_restricted(&signed_in.user, now),
+        restricted_until: signed_in
+            .user
+            .restricted_until
+            .map(display)
+            .unwrap_or_default(),
+        has_recovery_code,
     })?)
 }
 
@@ -188,14 +205,116 @@ pub async fn post_remove(
     form: web::Form<RemoveForm>,
 ) -> Result<HttpResponse, PageError> {
     visit.check_csrf(Some(&form.csrf_token))?;
-    let user = visit.require_signed_in()?.user.clone();
+    let signed_in = visit.require_signed_in()?.clone();
     let (_, id) = path.into_inner();
     let (client, now) = (visit.client.clone(), visit.state.clock.now());
     visit
         .state
         .store
-        .write(move |conn| account::remove_passkey(conn, &user, &id, &client, now))
+        .write(move |conn| {
+            account::remove_passkey(conn, &signed_in.user, &signed_in.session, &id, &client, now)
+        })
         .await
         .map_err(AppError::from)?;
     Ok(see_other(&visit.tenant_path("/account")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf_token: String,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_code.html")]
+struct RecoveryCodePage<'a> {
+    tenant_name: &'a str,
+    tenant_path: String,
+    code: String,
+}
+
+/// Makes a new recovery code and shows it once.
+pub async fn post_recovery_code(
+    visit: Visit,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    visit.check_csrf(Some(&form.csrf_token))?;
+    let signed_in = visit.require_signed_in()?.clone();
+    let (key, client, now) = (
+        visit.state.master_key.clone(),
+        visit.client.clone(),
+        visit.state.clock.now(),
+    );
+    let code = visit
+        .state
+        .store
+        .write(move |conn| {
+            account::regenerate_recovery_code(
+                conn,
+                &key,
+                &signed_in.user,
+                &signed_in.session,
+                &client,
+                now,
+            )
+        })
+        .await
+        .map_err(AppError::from)?;
+    Ok(render(&RecoveryCodePage {
+        tenant_name: &visit.tenant.name,
+        tenant_path: visit.tenant_path(""),
+        code: code.grouped(),
+    })?)
+}
+
+#[derive(Template)]
+#[template(path = "device_link.html")]
+struct DeviceLinkPage<'a> {
+    tenant_name: &'a str,
+    tenant_path: String,
+    url: String,
+    qr_svg: String,
+    expires: String,
+}
+
+/// C2: a link and QR code to open on a device that is not signed in.
+pub async fn post_device_link(
+    visit: Visit,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    visit.check_csrf(Some(&form.csrf_token))?;
+    let signed_in = visit.require_signed_in()?.clone();
+    let (tenant, settings, now) = (
+        visit.tenant.clone(),
+        visit.state.settings.clone(),
+        visit.state.clock.now(),
+    );
+    let (url, expires) = visit
+        .state
+        .store
+        .write(move |conn| {
+            account::make_device_link(
+                conn,
+                &tenant,
+                &signed_in.user,
+                &signed_in.session,
+                &settings,
+                now,
+            )
+        })
+        .await
+        .map_err(AppError::from)?;
+    let qr_svg = qrcode::QrCode::new(url.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build()
+        })
+        .map_err(AppError::internal)?;
+    Ok(render(&DeviceLinkPage {
+        tenant_name: &visit.tenant.name,
+        tenant_path: visit.tenant_path(""),
+        url,
+        qr_svg,
+        expires: display(expires),
+    })?)
 }

@@ -1,5 +1,6 @@
-//! Enrolling passkeys: invitation and first-run setup pages, the account's "add a passkey",
-//! and the JSON endpoints behind them (P1, P2, S5, M5).
+//! Enrolling passkeys: the pages a link opens (invitation, recovery, new device), first-run
+//! setup, the account's "add a passkey", and the JSON endpoints behind them (P1, P2, S5, M5,
+//! C2–C4).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -11,15 +12,42 @@ use super::pages::{json_no_store, render};
 use super::{AppError, PageError, TenantRequest, Visit, cookies};
 use crate::app::AppState;
 use crate::client::ClientInfo;
-use crate::enrollment;
+use crate::enrollment::{self, EnrollmentError};
 use crate::passkeys::purpose;
 use crate::ratelimit::Key;
-use crate::store::users as user_repo;
+use crate::recovery::purpose as recovery;
 use crate::users::Email;
 
 #[derive(Debug, Deserialize)]
 pub struct TokenQuery {
     token: Option<String>,
+}
+
+/// The kinds of link page; each names the link purposes it accepts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    Invite,
+    Recovery,
+    Device,
+}
+
+impl LinkKind {
+    fn purposes(self) -> &'static [&'static str] {
+        match self {
+            LinkKind::Invite => &[purpose::INVITE],
+            LinkKind::Recovery => &[recovery::EMAIL_RECOVERY, recovery::ADMIN_RECOVERY],
+            LinkKind::Device => &[recovery::TRUSTED_DEVICE],
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Invite => "invite",
+            LinkKind::Recovery => "recovery",
+            LinkKind::Device => "device",
+        }
+    }
 }
 
 #[derive(Template)]
@@ -29,30 +57,32 @@ struct EnrollPage<'a> {
     tenant_path: String,
     csrf: String,
     token: &'a str,
-    /// `invite` (the account exists) or `setup` (the first owner gives their email).
+    /// `invite`, `recovery`, `device` (the account exists) or `setup` (the first owner).
     mode: &'static str,
     email: String,
 }
 
-/// The invitation link: what a passkey is, then one button.
-pub async fn get_enroll(
+async fn link_page(
     visit: Visit,
-    query: web::Query<TokenQuery>,
+    token: Option<String>,
+    kind: LinkKind,
 ) -> Result<HttpResponse, PageError> {
-    let token = query.token.clone().unwrap_or_default();
+    let token = token.unwrap_or_default();
     let (tenant_id, now) = (visit.tenant.id.clone(), visit.state.clock.now());
     let lookup = token.clone();
-    let email = visit
+    // Opening a link shows a page; it never signs anyone in by itself.
+    let user = visit
         .state
         .store
         .read(move |conn| {
-            let link = enrollment::find_link(conn, &tenant_id, &lookup, purpose::INVITE, now)?;
-            let user = match &link.user_id {
-                Some(id) => user_repo::find_user(conn, &tenant_id, id)?,
-                None => None,
-            };
-            user.map(|u| u.email)
-                .ok_or(enrollment::EnrollmentError::LinkInvalid)
+            let mut last = EnrollmentError::LinkInvalid;
+            for purpose in kind.purposes() {
+                match enrollment::link_account(conn, &tenant_id, &lookup, purpose, now) {
+                    Ok(user) => return Ok(user),
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
         })
         .await
         .map_err(AppError::from)?;
@@ -61,9 +91,33 @@ pub async fn get_enroll(
         tenant_path: visit.tenant_path(""),
         csrf: visit.anonymous_csrf_token(),
         token: &token,
-        mode: purpose::INVITE,
-        email,
+        mode: kind.as_str(),
+        email: user.email,
     })?)
+}
+
+/// The invitation link: what a passkey is, then one button.
+pub async fn get_enroll(
+    visit: Visit,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    link_page(visit, query.into_inner().token, LinkKind::Invite).await
+}
+
+/// A recovery link (emailed, or from an administrator).
+pub async fn get_recovery_link(
+    visit: Visit,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    link_page(visit, query.into_inner().token, LinkKind::Recovery).await
+}
+
+/// A link made on a signed-in device, opened on a new one (C2).
+pub async fn get_device(
+    visit: Visit,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, PageError> {
+    link_page(visit, query.into_inner().token, LinkKind::Device).await
 }
 
 /// The first-run setup link printed by `serve`: the first owner enrolls with a passkey.
@@ -90,7 +144,11 @@ pub async fn get_setup(
     })?)
 }
 
-async fn limit_ip(state: &AppState, client: &ClientInfo, action: &str) -> Result<(), AppError> {
+pub(super) async fn limit_ip(
+    state: &AppState,
+    client: &ClientInfo,
+    action: &str,
+) -> Result<(), AppError> {
     state
         .limiter
         .check(
@@ -104,14 +162,16 @@ async fn limit_ip(state: &AppState, client: &ClientInfo, action: &str) -> Result
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InviteStartBody {
+pub struct LinkStartBody {
     token: String,
+    kind: LinkKind,
 }
 
-pub async fn post_invite_start(
+/// Starts the ceremony a link opens.
+pub async fn post_link_start(
     req: HttpRequest,
     visit: TenantRequest,
-    body: web::Json<InviteStartBody>,
+    body: web::Json<LinkStartBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
     limit_ip(&visit.state, &visit.client, "enroll").await?;
@@ -120,11 +180,21 @@ pub async fn post_invite_start(
         visit.tenant.id.clone(),
         visit.state.clock.now(),
     );
-    let token = body.into_inner().token;
+    let LinkStartBody { token, kind } = body.into_inner();
     let start = visit
         .state
         .store
-        .write(move |conn| enrollment::start_invited(conn, &state, &tenant_id, &token, now))
+        .write(move |conn| {
+            let mut last = EnrollmentError::LinkInvalid;
+            for purpose in kind.purposes() {
+                match enrollment::start_from_link(conn, &state, &tenant_id, &token, purpose, now) {
+                    Ok((start, _)) => return Ok(start),
+                    Err(EnrollmentError::LinkInvalid) => last = EnrollmentError::LinkInvalid,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(last)
+        })
         .await?;
     Ok(json_no_store(&start, None))
 }
@@ -169,18 +239,31 @@ pub async fn post_setup_start(
     Ok(json_no_store(&start, None))
 }
 
-/// A signed-in user starts adding another passkey.
+/// A signed-in user starts adding another passkey (a sensitive action under C3).
 pub async fn post_additional_start(
     req: HttpRequest,
     visit: Visit,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
-    let user = visit.require_signed_in()?.user.clone();
+    let signed_in = visit.require_signed_in()?.clone();
     let (state, now) = (visit.state.clone(), visit.state.clock.now());
     let start = visit
         .state
         .store
-        .write(move |conn| enrollment::start_additional(conn, &state, &user, now))
+        .write(move |conn| {
+            crate::recovery::restriction::require_trusted_session(
+                conn,
+                &signed_in.user,
+                &signed_in.session,
+                now,
+            )?;
+            Ok::<_, crate::recovery::RecoveryError>(enrollment::start_additional(
+                conn,
+                &state,
+                &signed_in.user,
+                now,
+            )?)
+        })
         .await?;
     Ok(json_no_store(&start, None))
 }
@@ -204,7 +287,7 @@ pub async fn post_finish(
     let now = visit.state.clock.now();
     let enrolled = enrollment::finish(
         &visit.state,
-        &visit.tenant.id,
+        &visit.tenant,
         enrollment::RegistrationResponse {
             ceremony_id: body.ceremony_id,
             credential: body.credential,
@@ -215,6 +298,7 @@ pub async fn post_finish(
         now,
     )
     .await?;
+    visit.state.mailer.wake();
     let cookie = enrolled
         .session
         .as_ref()
@@ -225,7 +309,13 @@ pub async fn post_finish(
         visit.tenant_path("/account?added=1")
     };
     Ok(json_no_store(
-        &json!({ "redirect": redirect, "passkey_id": enrolled.passkey.id, "label": enrolled.passkey.label }),
+        &json!({
+            "redirect": redirect,
+            "passkey_id": enrolled.passkey.id,
+            "label": enrolled.passkey.label,
+            "recovery_code": enrolled.recovery_code.map(|c| c.grouped()),
+            "second_passkey": enrolled.needs_second_passkey,
+        }),
         cookie,
     ))
 }

@@ -377,3 +377,25 @@ impl From<crate::oidc::Error> for AppError {
         }
     }
 }
+
+impl From<crate::recovery::RecoveryError> for AppError {
+    fn from(e: crate::recovery::RecoveryError) -> Self {
+        use crate::recovery::RecoveryError as R;
+        match e {
+            R::WrongCode => AppError::unauthorized(
+                "That email and recovery code don't match, or the code is locked after too many attempts. Check the code, or recover by email or with your administrator.",
+            )
+            .with_code("invalid_recovery_code"),
+            R::EmailRecoveryOff => AppError::forbidden(e.to_string()).with_code("email_recovery_off"),
+            R::UserNotFound => AppError::not_found("No such user in this organisation."),
+            R::Forbidden(why) => AppError::forbidden(format!("Not allowed: {why}.")),
+            R::StepUpRequired => AppError::forbidden(
+                "Your account was recovered recently. For your security, sign in again with a passkey you had before the recovery, then try again.",
+            )
+            .with_code("step_up_required"),
+            R::Enrollment(e) => e.into(),
+            R::Passkey(e) => e.into(),
+            R::Store(e) => e.into(),
+        }
+    }
+}

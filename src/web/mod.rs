@@ -2,6 +2,7 @@
 //! call one domain function and render.
 
 mod account;
+mod admin;
 mod assets;
 pub mod context;
 pub mod cookies;
@@ -14,9 +15,11 @@ mod login;
 mod middleware;
 pub mod oidc;
 mod pages;
+mod recover;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+pub use admin::parse_since as admin_since;
 pub use context::{SignedIn, TenantRequest, Visit};
 pub use error::{AppError, PageError};
 pub use middleware::{request_id_header, security_headers};
@@ -36,8 +39,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/login", web::get().to(login::get_login))
                 .route("/signout", web::post().to(login::post_signout))
                 .route("/enroll", web::get().to(enroll::get_enroll))
+                .route(
+                    "/admin/api/users/{id}/recovery",
+                    web::post().to(admin::post_user_recovery),
+                )
+                .route("/admin/api/audit", web::get().to(admin::get_audit))
+                .route(
+                    "/admin/api/audit/{id}/review",
+                    web::post().to(admin::post_review),
+                )
+                .route("/recover", web::get().to(recover::get_recover))
+                .route("/recover/link", web::get().to(enroll::get_recovery_link))
+                .route("/api/recover/code", web::post().to(recover::post_code))
+                .route("/api/recover/email", web::post().to(recover::post_email))
+                .route("/device", web::get().to(enroll::get_device))
                 .route("/setup", web::get().to(enroll::get_setup))
                 .route("/account", web::get().to(account::get_account))
+                .route(
+                    "/account/recovery-code",
+                    web::post().to(account::post_recovery_code),
+                )
+                .route(
+                    "/account/device-link",
+                    web::post().to(account::post_device_link),
+                )
                 .route(
                     "/account/passkeys/{id}/rename",
                     web::post().to(account::post_rename),
@@ -60,10 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::post().to(login::post_passkey_finish),
                 )
                 .route("/api/login/password", web::post().to(login::post_password))
-                .route(
-                    "/api/enroll/start",
-                    web::post().to(enroll::post_invite_start),
-                )
+                .route("/api/links/start", web::post().to(enroll::post_link_start))
                 .route("/api/setup/start", web::post().to(enroll::post_setup_start))
                 .route(
                     "/api/passkeys/start",

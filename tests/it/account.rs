@@ -143,7 +143,7 @@ backend_test! {
         let token = app.invite(&tenant, "root@example.com", Role::Admin).await;
         let browser = Browser::new(&app);
         let csrf = browser.csrf(&format!("/t/acme/enroll?token={token}")).await;
-        let start: Value = browser.post_json("/t/acme/api/enroll/start", &csrf, &json!({ "token": token })).await.json().await.unwrap();
+        let start: Value = browser.post_json("/t/acme/api/links/start", &csrf, &json!({ "token": token, "kind": "invite" })).await.json().await.unwrap();
         assert_eq!(start["publicKey"]["authenticatorSelection"]["authenticatorAttachment"], "cross-platform");
         let mut laptop = Crafted::new(&app.address);
         laptop.transports = vec!["internal".into()];
@@ -183,7 +183,7 @@ backend_test! {
         let token = app.invite(&tenant, "owner@example.com", Role::Owner).await;
         let browser = Browser::new(&app);
         let csrf = browser.csrf(&format!("/t/acme/enroll?token={token}")).await;
-        let start: Value = browser.post_json("/t/acme/api/enroll/start", &csrf, &json!({ "token": token })).await.json().await.unwrap();
+        let start: Value = browser.post_json("/t/acme/api/links/start", &csrf, &json!({ "token": token, "kind": "invite" })).await.json().await.unwrap();
         assert_eq!(start["publicKey"]["attestation"], "direct", "attestation is requested");
         let mut key = Crafted::new(&app.address);
         key.aaguid = uuid::Uuid::parse_str("cb69481e-8ff7-4039-93ec-0a2729a154a8").unwrap().into_bytes();

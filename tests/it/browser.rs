@@ -125,9 +125,9 @@ impl Browser {
             .await;
         let start = self
             .post_json(
-                &format!("/t/{tenant}/api/enroll/start"),
+                &format!("/t/{tenant}/api/links/start"),
                 &csrf,
-                &json!({ "token": token }),
+                &json!({ "token": token, "kind": "invite" }),
             )
             .await;
         assert_eq!(start.status(), 200, "enroll start");

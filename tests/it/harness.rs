@@ -167,6 +167,7 @@ impl TestApp {
             amr: amr.iter().map(|s| s.to_string()).collect(),
             acr: amr.contains(&"user").then(|| "phr".to_string()),
             auth_time: self.clock.now(),
+            passkey_id: None,
         };
         let tenant_id = tenant.id.clone();
         let settings = self.state.settings.session.clone();
@@ -198,7 +199,7 @@ impl TestApp {
     pub async fn invite(&self, tenant: &Tenant, email: &str, role: Role) -> String {
         let tenant = tenant.clone();
         let email = Email::parse(email).unwrap();
-        let base = self.state.settings.public_base();
+        let settings = (*self.state.settings).clone();
         let now = self.clock.now();
         let link = self
             .state
@@ -209,10 +210,7 @@ impl TestApp {
                     &tenant,
                     &email,
                     role,
-                    passgate::enrollment::LinkTerms {
-                        base_url: &base,
-                        ttl: time::Duration::hours(72),
-                    },
+                    &settings,
                     passgate::audit::Actor::Cli,
                     now,
                 )

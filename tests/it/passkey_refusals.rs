@@ -219,7 +219,7 @@ backend_test! {
         copycat.credential_id = key.credential_id.clone();
         let browser = Browser::new(&app);
         let csrf = browser.csrf(&format!("/t/globex/enroll?token={token}")).await;
-        let start: Value = browser.post_json("/t/globex/api/enroll/start", &csrf, &json!({ "token": token })).await.json().await.unwrap();
+        let start: Value = browser.post_json("/t/globex/api/links/start", &csrf, &json!({ "token": token, "kind": "invite" })).await.json().await.unwrap();
         let credential = copycat.register(&start["publicKey"]);
         let before = app.state_snapshot();
         let (status, body) = error_of(browser.post_json(
