@@ -342,6 +342,20 @@ async fn press(page: &Page, key: &str, key_code: i64) {
     }
 }
 
+/// The credential ids of the account page's passkey rows.
+async fn passkey_rows(page: &Page) -> Vec<String> {
+    let expr = "Array.from(document.querySelectorAll('tr[data-credential-id]')).map(r => r.dataset.credentialId)";
+    eval(page, expr).await.expect("the account page")
+}
+
+/// The name in a passkey row's rename field.
+async fn passkey_name(page: &Page, credential_id: &str) -> Option<String> {
+    let expr = format!(
+        "(document.querySelector(\"tr[data-credential-id='{credential_id}'] input[name=label]\") || {{}}).value"
+    );
+    eval(page, &expr).await
+}
+
 const SIGN_OUT: &str = "nav form[action$='/signout'] button";
 
 /// What a person does to use passkey autofill: click the email field, arrow down to the
@@ -575,12 +589,10 @@ async fn passkey_journey_in_a_real_browser() {
 
     // 5. The account page lists the passkey by name, in a row carrying its credential id.
     let row = format!("tr[data-credential-id='{laptop_id}']");
-    let name: Option<String> = eval(
-        page,
-        &format!("(document.querySelector(\"{row} input[name=label]\") || {{}}).value"),
-    )
-    .await;
-    assert_eq!(name.as_deref(), Some("Work laptop"));
+    assert_eq!(
+        passkey_name(page, &laptop_id).await.as_deref(),
+        Some("Work laptop")
+    );
     let cells = text(page, &row).await;
     let stored = passkeys(&app, &tenant.id, &user_id);
     let named = authenticator_name(&stored[0].aaguid, stored[0].backup_eligible);
@@ -607,23 +619,13 @@ async fn passkey_journey_in_a_real_browser() {
     assert_eq!(stored.len(), 2);
     let added = stored.iter().find(|p| p.credential_id == key_id).unwrap();
     assert!(added.transports.contains("usb"), "{}", added.transports);
-    let name: Option<String> = eval(
-        page,
-        &format!("(document.querySelector(\"tr[data-credential-id='{key_id}'] input[name=label]\") || {{}}).value"),
-    )
-    .await;
     assert_eq!(
-        name.as_deref(),
+        passkey_name(page, &key_id).await.as_deref(),
         Some(added.label.as_str()),
         "named by default"
     );
     assert!(!added.label.is_empty());
-    let rows: Vec<String> = eval(
-        page,
-        "Array.from(document.querySelectorAll('tr[data-credential-id]')).map(r => r.dataset.credentialId)",
-    )
-    .await
-    .unwrap();
+    let rows = passkey_rows(page).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(
         rows.contains(&laptop_id) && rows.contains(&key_id),
@@ -640,12 +642,7 @@ async fn passkey_journey_in_a_real_browser() {
     );
     click(page, "main form button[type=submit]").await;
     wait_for_page(page, "/t/acme/account").await;
-    let rows: Vec<String> = eval(
-        page,
-        "Array.from(document.querySelectorAll('tr[data-credential-id]')).map(r => r.dataset.credentialId)",
-    )
-    .await
-    .unwrap();
+    let rows = passkey_rows(page).await;
     assert_eq!(rows, vec![key_id.clone()]);
     let stored = passkeys(&app, &tenant.id, &user_id);
     assert_eq!(stored.len(), 1);
