@@ -274,6 +274,8 @@
       retry.classList.add("hidden");
       passwordForm.classList.remove("hidden");
       document.getElementById("password-email").textContent = email;
+      // Password managers file the password under the form's username field.
+      document.getElementById("password-username").value = email;
       document.getElementById("password").focus();
     }
 

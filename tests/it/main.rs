@@ -8,6 +8,7 @@ mod harness;
 mod pg;
 
 mod cli;
+mod e2e;
 mod health;
 mod oidc_cli;
 mod oidc_flow;

@@ -17,7 +17,7 @@ use diesel::{Connection, PgConnection};
 
 static ADMIN_URL: OnceLock<Option<String>> = OnceLock::new();
 
-fn is_ci() -> bool {
+pub fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
