@@ -79,10 +79,25 @@ pub struct ListedEvent {
     pub reviewed_at: Option<String>,
 }
 
-fn rfc3339(t: UtcTime) -> String {
+/// How the audit log and the admin API write instants.
+pub fn rfc3339(t: UtcTime) -> String {
     t.assume_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("since must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z")]
+pub struct InvalidSince;
+
+/// The `since` of a listing, from a query or the command line (RFC 3339, any offset).
+pub fn parse_since(raw: &str) -> Result<UtcTime, InvalidSince> {
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(|t| {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            UtcTime::new(t.date(), t.time())
+        })
+        .map_err(|_| InvalidSince)
 }
 
 /// Which events to list.

@@ -53,6 +53,8 @@ pub enum TenantError {
     NotFound(String),
     #[error("tenant name must be 1-200 characters")]
     InvalidName,
+    #[error("'{0}' is not a mail address (e.g. \"Acme Sign-in <signin@acme.example>\")")]
+    InvalidSender(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -87,6 +89,38 @@ pub fn create_tenant(
         }
     })?;
     Ok(tenant)
+}
+
+/// D4: the address a tenant's mail comes from; `None` goes back to the installation's
+/// `mail_from`. Audited.
+pub fn set_mail_from(
+    conn: &mut DbConn,
+    tenant: &Tenant,
+    mail_from: Option<&str>,
+    now: UtcTime,
+) -> Result<(), TenantError> {
+    if let Some(address) = mail_from
+        && address.parse::<lettre::message::Mailbox>().is_err()
+    {
+        return Err(TenantError::InvalidSender(
+            address.chars().take(200).collect(),
+        ));
+    }
+    repo::update_mail_from(conn, &tenant.id, mail_from, now)?;
+    crate::audit::record(
+        conn,
+        crate::audit::Record {
+            tenant_id: &tenant.id,
+            event_type: "tenant.mail_from_changed",
+            actor: crate::audit::Actor::Cli,
+            subject_user_id: None,
+            client: None,
+            details: serde_json::json!({ "mail_from": mail_from }),
+            needs_review: false,
+        },
+        now,
+    )?;
+    Ok(())
 }
 
 pub fn list_tenants(conn: &mut DbConn) -> Result<Vec<Tenant>, TenantError> {

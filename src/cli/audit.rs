@@ -39,12 +39,7 @@ pub fn run(state: &AppState, cmd: AuditCommand) -> anyhow::Result<()> {
             since,
             limit,
         } => {
-            let since = since
-                .as_deref()
-                .map(|s| {
-                    crate::web::admin_since(s).map_err(|e| anyhow::anyhow!(e.message().to_string()))
-                })
-                .transpose()?;
+            let since = since.as_deref().map(audit::parse_since).transpose()?;
             let filter = Filter {
                 needs_review,
                 since,

@@ -16,6 +16,8 @@ pub enum TenantCommand {
     },
     /// List tenants, one JSON object per line.
     List,
+    /// Set the address the tenant's mail comes from ("-" for the installation's mail_from).
+    SetMailFrom { slug: String, address: String },
     /// Show a tenant's policy (JSON).
     PolicyGet { slug: String },
     /// Replace a tenant's policy with the JSON document in FILE ("-" for standard input).
@@ -80,6 +82,20 @@ pub fn run(state: &AppState, cmd: TenantCommand) -> anyhow::Result<()> {
             eprintln!("policy of '{slug}' updated");
             Ok(())
         }
+        TenantCommand::SetMailFrom { slug, address } => {
+            let address = (address != "-").then_some(address);
+            let now = state.clock.now();
+            state.store.write_blocking(|conn| {
+                let tenant = tenants::find_active_tenant(conn, &slug)?;
+                tenants::set_mail_from(conn, &tenant, address.as_deref(), now)?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            eprintln!(
+                "mail of '{slug}' now comes from {}",
+                address.as_deref().unwrap_or(&state.settings.mail_from)
+            );
+            Ok(())
+        }
         TenantCommand::List => {
             let all = state.store.read_blocking(tenants::list_tenants)?;
             for tenant in all {
@@ -88,6 +104,7 @@ pub fn run(state: &AppState, cmd: TenantCommand) -> anyhow::Result<()> {
                     "slug": tenant.slug,
                     "name": tenant.name,
                     "issuer": state.settings.issuer(&tenant.slug),
+                    "mail_from": tenant.mail_from,
                     "created_at": tenant.created_at.assume_utc().format(&time::format_description::well_known::Rfc3339)?,
                 }))?;
             }

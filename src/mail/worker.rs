@@ -187,7 +187,10 @@ async fn write_file(
     };
     tokio::fs::create_dir_all(dir).await.map_err(failure)?;
     let path = dir.join(format!("{}-{}.eml", stamp(message.created_at), message.id));
-    tokio::fs::write(&path, bytes).await.map_err(failure)?;
+    // Written aside, then renamed: whoever watches the folder never reads half a message.
+    let partial = path.with_extension("eml.partial");
+    tokio::fs::write(&partial, bytes).await.map_err(failure)?;
+    tokio::fs::rename(&partial, &path).await.map_err(failure)?;
     tracing::info!(recipient = %message.recipient, subject = %message.subject, path = %path.display(), "mail written to a file (no smtp_url configured)");
     Ok(())
 }

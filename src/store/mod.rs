@@ -85,10 +85,24 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// `BEGIN IMMEDIATE` for a transaction diesel began as deferred: a first statement that
+/// writes (nothing) takes SQLite's write lock before anything is read, so another process's
+/// writer makes this one wait (`busy_timeout`) instead of failing with SQLITE_BUSY when it
+/// later upgrades from reading to writing.
+fn claim_sqlite_writer(conn: &mut DbConn) -> Result<(), diesel::result::Error> {
+    use diesel::RunQueryDsl;
+    if let DbConn::Sqlite(_) = conn {
+        diesel::sql_query("UPDATE installation SET id = id WHERE 0 = 1").execute(conn)?;
+    }
+    Ok(())
+}
+
 /// The database handle shared by every request: a pool plus, on SQLite, the single-writer
 /// lock. SQLite allows one writer; a deferred transaction that reads and then writes can fail
 /// with SQLITE_BUSY when another writer committed in between, and `busy_timeout` cannot help
-/// there. Serialising write transactions in the process removes that failure mode.
+/// there. Serialising write transactions in the process removes that failure mode; taking
+/// the write lock at the start of each transaction (see [`claim_sqlite_writer`]) removes it
+/// between processes too (the CLI beside a running server).
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<pool::ConnectionManager>,
@@ -164,11 +178,14 @@ impl Store {
             .write_lock
             .as_ref()
             .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        conn.transaction::<T, TxError<E>, _>(|conn| f(conn).map_err(TxError::Domain))
-            .map_err(|e| match e {
-                TxError::Domain(e) => e,
-                TxError::Store(e) => E::from(StoreError::from(e)),
-            })
+        conn.transaction::<T, TxError<E>, _>(|conn| {
+            claim_sqlite_writer(conn)?;
+            f(conn).map_err(TxError::Domain)
+        })
+        .map_err(|e| match e {
+            TxError::Domain(e) => e,
+            TxError::Store(e) => E::from(StoreError::from(e)),
+        })
     }
 
     /// The synchronous form of [`Store::read`].

@@ -49,3 +49,17 @@ pub fn list_tenants(conn: &mut DbConn) -> StoreResult<Vec<Tenant>> {
 pub fn count_tenants(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(tenants::table.count().get_result(conn)?)
 }
+
+pub fn update_mail_from(
+    conn: &mut DbConn,
+    id: &str,
+    mail_from: Option<&str>,
+    now: PrimitiveDateTime,
+) -> StoreResult<usize> {
+    Ok(diesel::update(tenants::table.find(id))
+        .set((
+            tenants::mail_from.eq(mail_from),
+            tenants::updated_at.eq(now),
+        ))
+        .execute(conn)?)
+}

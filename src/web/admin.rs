@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::{AppError, Visit};
 use crate::audit::{self, Filter};
-use crate::clock::UtcTime;
 use crate::recovery::links::{AdminActor, start_admin_recovery};
 use crate::recovery::restriction::require_trusted_session;
 use crate::users::Role;
@@ -101,15 +100,9 @@ pub async fn post_user_recovery(
             "user_id": started.user.id,
             "email": started.user.email,
             "recovery_url": started.link.url,
-            "expires_at": rfc3339(started.expires_at),
+            "expires_at": audit::rfc3339(started.expires_at),
             "passkeys_revoked": started.passkeys_revoked,
         })))
-}
-
-fn rfc3339(t: UtcTime) -> String {
-    t.assume_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,7 +119,12 @@ pub async fn get_audit(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     admin_caller(&req, &visit).await?;
-    let since = query.since.as_deref().map(parse_since).transpose()?;
+    let since = query
+        .since
+        .as_deref()
+        .map(audit::parse_since)
+        .transpose()
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
     let filter = Filter {
         needs_review: query.needs_review.unwrap_or(false),
         since,
@@ -141,18 +139,6 @@ pub async fn get_audit(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "events": events })))
-}
-
-/// An RFC 3339 instant from a query or the command line.
-pub fn parse_since(raw: &str) -> Result<UtcTime, AppError> {
-    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .map(|t| {
-            let t = t.to_offset(time::UtcOffset::UTC);
-            UtcTime::new(t.date(), t.time())
-        })
-        .map_err(|_| {
-            AppError::bad_request("since must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z")
-        })
 }
 
 #[derive(Debug, Default, Deserialize)]

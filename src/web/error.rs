@@ -227,9 +227,9 @@ impl From<TenantError> for AppError {
     fn from(e: TenantError) -> Self {
         match e {
             TenantError::NotFound(_) => AppError::not_found("There is no such organisation."),
-            TenantError::InvalidSlug(_) | TenantError::InvalidName => {
-                AppError::bad_request(e.to_string())
-            }
+            TenantError::InvalidSlug(_)
+            | TenantError::InvalidName
+            | TenantError::InvalidSender(_) => AppError::bad_request(e.to_string()),
             TenantError::SlugTaken(_) => AppError::conflict(e.to_string()),
             TenantError::Store(e) => e.into(),
         }

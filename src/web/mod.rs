@@ -19,7 +19,6 @@ mod recover;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub use admin::parse_since as admin_since;
 pub use context::{SignedIn, TenantRequest, Visit};
 pub use error::{AppError, PageError};
 pub use middleware::{request_id_header, security_headers};

@@ -502,6 +502,11 @@ async fn passkey_journey_in_a_real_browser() {
         .await
         .unwrap();
     click(page, "#create-passkey").await;
+    // C1: the first passkey comes with a recovery code, shown once, grouped 4×4.
+    let code = wait_for_text(page, "#code-value", "-").await;
+    assert_eq!(code.len(), 19, "{code}");
+    assert!(code.split('-').all(|g| g.len() == 4), "{code}");
+    click(page, "#code-saved").await;
     wait_for_page(page, "/t/acme/account?welcome=1").await;
     wait_for_text(page, "main", "You're signed in with your new passkey.").await;
     let on_laptop = webauthn.credentials(page, laptop).await;
