@@ -340,3 +340,29 @@ backend_test! {
         assert!(again.is_none(), "an owner exists: no more setup links");
     }
 }
+
+backend_test! {
+    /// C6: with `require_two_passkeys`, the first enrollment asks for a second passkey right
+    /// away; once it is added the account has two and nothing more is asked. Without the
+    /// policy the first enrollment does not ask.
+    async fn a_tenant_can_require_a_second_passkey_right_after_the_first(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tenant = app.create_tenant("acme").await;
+        let token = app.invite(&tenant, "bob@example.com", Role::Member).await;
+        let res = Browser::new(&app).enroll("acme", &token, &mut Crafted::new(&app.address)).await;
+        assert_eq!(res.json::<Value>().await.unwrap()["second_passkey"], false);
+
+        let policy = passgate::policy::TenantPolicy { require_two_passkeys: true, ..Default::default() };
+        let (tenant_id, now) = (tenant.id.clone(), app.clock.now());
+        app.state.store.write(move |conn| passgate::policy::save(conn, &tenant_id, &policy, None, now)).await.unwrap();
+        let token = app.invite(&tenant, "alice@example.com", Role::Member).await;
+        let browser = Browser::new(&app);
+        let res = browser.enroll("acme", &token, &mut Crafted::new(&app.address)).await;
+        assert_eq!(res.json::<Value>().await.unwrap()["second_passkey"], true);
+        let mut second = Crafted::new(&app.address);
+        let res = add_passkey(&browser, "acme", &mut second).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.json::<Value>().await.unwrap()["second_passkey"], false);
+        assert!(!browser.page("/t/acme/account").await.contains("id=\"nudge\""));
+    }
+}

@@ -151,3 +151,25 @@ backend_test! {
         assert_eq!(recover_with_code(&browser, "acme", "alice@example.com", new_code).await.status(), 200);
     }
 }
+
+backend_test! {
+    /// C1, P7: recovery-code attempts are rate limited per account (from any address) with
+    /// 429 and Retry-After, on top of the lock.
+    async fn recovery_code_attempts_are_rate_limited_per_account(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tenant = app.create_tenant("acme").await;
+        enroll(&app, &tenant, "alice@example.com", Role::Member).await;
+        let mut statuses = Vec::new();
+        for _ in 0..11 {
+            let res = recover_with_code(&Browser::new(&app), "acme", "alice@example.com", "AAAA-BBBB-CCCC-DDDD").await;
+            if res.status() == 429 {
+                assert!(res.headers().contains_key("retry-after"));
+            }
+            statuses.push(res.status().as_u16());
+        }
+        assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
+        assert_eq!(statuses[10], 429, "the 11th attempt in a minute for one account");
+        let other = recover_with_code(&Browser::new(&app), "acme", "bob@example.com", "AAAA-BBBB-CCCC-DDDD").await;
+        assert_eq!(other.status(), 401, "another account is not limited");
+    }
+}
