@@ -49,7 +49,7 @@ const POLL: Duration = Duration::from_millis(25);
 
 /// The Chromium binary (`CHROME`, else Debian's `/usr/bin/chromium`), or `None` after a loud
 /// notice. Under `CI=true` a missing browser fails the test instead (as PostgreSQL does).
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     let path =
         PathBuf::from(std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into()));
     if path.is_file() {
@@ -69,15 +69,15 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// A headless Chromium with a fresh profile and one tab.
-struct Chromium {
+pub struct Chromium {
     browser: Browser,
     handler: tokio::task::JoinHandle<()>,
-    page: Page,
+    pub page: Page,
     _profile: tempfile::TempDir,
 }
 
 impl Chromium {
-    async fn launch(executable: PathBuf) -> Chromium {
+    pub async fn launch(executable: PathBuf) -> Chromium {
         let profile = tempfile::tempdir().unwrap();
         // The machine's network is closed: everything Chromium would fetch in the background
         // is turned off, so it neither waits on it nor logs failures.
@@ -109,7 +109,7 @@ impl Chromium {
         }
     }
 
-    async fn close(mut self) {
+    pub async fn close(mut self) {
         self.browser.close().await.unwrap();
         self.browser.wait().await.unwrap();
         self.handler.abort();
@@ -125,7 +125,7 @@ struct VirtualKey {
 }
 
 /// The tab's WebAuthn environment: its virtual authenticators.
-struct WebAuthn {
+pub struct WebAuthn {
     keys: Vec<VirtualKey>,
 }
 
@@ -141,14 +141,14 @@ fn passkey_authenticator(transport: AuthenticatorTransport) -> VirtualAuthentica
 }
 
 impl WebAuthn {
-    async fn enable(page: &Page, ui: bool) -> WebAuthn {
+    pub async fn enable(page: &Page, ui: bool) -> WebAuthn {
         page.execute(EnableParams::builder().enable_ui(ui).build())
             .await
             .unwrap();
         WebAuthn { keys: Vec::new() }
     }
 
-    async fn add(&mut self, page: &Page, transport: AuthenticatorTransport) -> usize {
+    pub async fn add(&mut self, page: &Page, transport: AuthenticatorTransport) -> usize {
         let options = passkey_authenticator(transport);
         let id = page
             .execute(AddVirtualAuthenticatorParams::new(options.clone()))
@@ -164,7 +164,7 @@ impl WebAuthn {
         self.keys.len() - 1
     }
 
-    async fn credentials(&self, page: &Page, key: usize) -> Vec<Credential> {
+    pub async fn credentials(&self, page: &Page, key: usize) -> Vec<Credential> {
         page.execute(GetCredentialsParams::new(self.keys[key].id.clone()))
             .await
             .unwrap()
@@ -174,7 +174,7 @@ impl WebAuthn {
 
     /// With presence simulation off an authenticator never answers, as a key nobody touches:
     /// that is how the test chooses which of two authenticators signs.
-    async fn set_presence(&mut self, page: &Page, key: usize, presence: bool) {
+    pub async fn set_presence(&mut self, page: &Page, key: usize, presence: bool) {
         page.execute(SetAutomaticPresenceSimulationParams::new(
             self.keys[key].id.clone(),
             presence,
@@ -223,7 +223,7 @@ fn stored_id(credential: &Credential) -> String {
 // --- the page, as the person sees it -------------------------------------------------------
 
 /// Evaluates `expr` in the page; `None` while the page is between documents.
-async fn eval<T: DeserializeOwned>(page: &Page, expr: &str) -> Option<T> {
+pub async fn eval<T: DeserializeOwned>(page: &Page, expr: &str) -> Option<T> {
     page.evaluate(expr).await.ok()?.into_value().ok()
 }
 
@@ -257,7 +257,7 @@ async fn wait_for<T: DeserializeOwned + std::fmt::Debug>(
 }
 
 /// Waits until the tab shows `path` (with its query), fully loaded, so the page script has run.
-async fn wait_for_page(page: &Page, path: &str) {
+pub async fn wait_for_page(page: &Page, path: &str) {
     wait_for::<String>(
         page,
         &format!("the page {path}"),
@@ -267,12 +267,12 @@ async fn wait_for_page(page: &Page, path: &str) {
     .await;
 }
 
-async fn text(page: &Page, selector: &str) -> String {
+pub async fn text(page: &Page, selector: &str) -> String {
     let expr = format!("(document.querySelector({selector:?}) || {{}}).innerText || ''");
     eval(page, &expr).await.unwrap_or_default()
 }
 
-async fn wait_for_text(page: &Page, selector: &str, needle: &str) -> String {
+pub async fn wait_for_text(page: &Page, selector: &str, needle: &str) -> String {
     let expr = format!("(document.querySelector({selector:?}) || {{}}).innerText || ''");
     wait_for::<String>(
         page,
@@ -283,7 +283,7 @@ async fn wait_for_text(page: &Page, selector: &str, needle: &str) -> String {
     .await
 }
 
-async fn click(page: &Page, selector: &str) {
+pub async fn click(page: &Page, selector: &str) {
     page.find_element(selector)
         .await
         .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
@@ -294,7 +294,7 @@ async fn click(page: &Page, selector: &str) {
 
 /// What the pages report as broken: uncaught exceptions in the page script and console errors
 /// other than HTTP statuses (a refused login answers 401 on purpose), such as CSP refusals.
-async fn page_errors(page: &Page) -> Arc<Mutex<Vec<String>>> {
+pub async fn page_errors(page: &Page) -> Arc<Mutex<Vec<String>>> {
     let errors = Arc::new(Mutex::new(Vec::new()));
     page.enable_log().await.unwrap();
     let mut thrown = page.event_listener::<EventExceptionThrown>().await.unwrap();
@@ -356,7 +356,7 @@ async fn passkey_name(page: &Page, credential_id: &str) -> Option<String> {
     eval(page, &expr).await
 }
 
-const SIGN_OUT: &str = "nav form[action$='/signout'] button";
+pub const SIGN_OUT: &str = "nav form[action$='/signout'] button";
 
 /// What a person does to use passkey autofill: click the email field, arrow down to the
 /// passkey the browser suggests, until it is highlighted (the browser previews its username

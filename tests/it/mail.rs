@@ -152,7 +152,7 @@ backend_test! {
 
         enroll(&app, &tenant, "alice@example.com", passgate::users::Role::Member).await;
         request_recovery_email(&Browser::new(&app), "acme", "alice@example.com").await;
-        let mail = smtp.wait_for("alice@example.com", 2).await;
+        let mail = smtp.wait_for_subject("alice@example.com", "Recover your").await;
         assert!(mail.from.contains("Acme Sign-in") && mail.from.ends_with("<signin@acme.example>"), "{}", mail.from);
     }
 }

@@ -11,6 +11,7 @@ mod smtp;
 
 mod cli;
 mod e2e;
+mod e2e_recovery;
 mod health;
 mod mail;
 mod oidc_cli;

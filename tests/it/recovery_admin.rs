@@ -50,7 +50,7 @@ backend_test! {
         let mut lost = alice.passkey;
         assert_eq!(Browser::new(&app).discoverable_login("acme", &mut lost).await.status(), 401);
 
-        let mail = smtp.wait_for("alice@example.com", 2).await;
+        let mail = smtp.wait_for_subject("alice@example.com", "Set up a new passkey").await;
         assert!(mail.subject.contains("Set up a new passkey"), "{}", mail.subject);
         let link = mail.link(&format!("{}/t/acme/recover/link?token=", app.address));
         assert_eq!(link, url, "the mailed link is the one the admin got");
@@ -67,7 +67,7 @@ backend_test! {
         assert_eq!(admin_started[0]["actor_id"], owner.user.id.as_str());
         assert_eq!(admin_started[0]["needs_review"], true);
         assert_eq!(audit_events(&app, &tenant, "recovery.completed").len(), 1);
-        let notice = smtp.wait_for("alice@example.com", 3).await;
+        let notice = smtp.wait_for_subject("alice@example.com", "A passkey was added").await;
         assert!(notice.text.contains("administrator"), "{}", notice.text);
     }
 }

@@ -29,7 +29,7 @@ backend_test! {
         let browser = Browser::new(&app);
         let res = request_recovery_email(&browser, "acme", "Alice@Example.com").await;
         assert_eq!(res.status(), 200);
-        let mail = smtp.wait_for("alice@example.com", 2).await;
+        let mail = smtp.wait_for_subject("alice@example.com", "Recover your").await;
         assert_eq!(mail.subject, "Recover your acme account");
         assert!(mail.html.contains("/t/acme/recover/link?token="));
         let link = mail.link(&recovery_link_prefix(&app));
@@ -50,7 +50,7 @@ backend_test! {
         let completed = audit_events(&app, &tenant, "recovery.completed");
         assert_eq!(completed.len(), 1);
         assert_eq!(completed[0]["needs_review"], true);
-        let notice = smtp.wait_for("alice@example.com", 3).await;
+        let notice = smtp.wait_for_subject("alice@example.com", "A passkey was added").await;
         assert!(notice.text.contains("emailed link"), "{}", notice.text);
         // The old passkey still works: email recovery adds, it does not revoke.
         let mut old = alice.passkey;
@@ -69,7 +69,7 @@ backend_test! {
         let unknown = request_recovery_email(&browser, "acme", "mallory@example.com").await;
         assert_eq!(known.status(), unknown.status());
         assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
-        smtp.wait_for("alice@example.com", 2).await;
+        smtp.wait_for_subject("alice@example.com", "Recover your").await;
         passgate::mail::worker::deliver_due(&app.state).await.unwrap();
         assert!(smtp.to("mallory@example.com").is_empty());
     }
@@ -82,7 +82,7 @@ backend_test! {
         let tenant = app.create_tenant("acme").await;
         enroll(&app, &tenant, "alice@example.com", Role::Member).await;
         request_recovery_email(&Browser::new(&app), "acme", "alice@example.com").await;
-        let link = smtp.wait_for("alice@example.com", 2).await.link(&recovery_link_prefix(&app));
+        let link = smtp.wait_for_subject("alice@example.com", "Recover your").await.link(&recovery_link_prefix(&app));
         app.clock.advance(time::Duration::minutes(16));
         let before = app.state_snapshot();
         let (status, _) = start_from_link(&Browser::new(&app), &link, "recovery").await;
@@ -131,7 +131,7 @@ backend_test! {
         app.clock.advance(time::Duration::days(1));
         let recovered = Browser::new(&app);
         request_recovery_email(&recovered, "acme", "alice@example.com").await;
-        let link = smtp.wait_for("alice@example.com", 2).await.link(&recovery_link_prefix(&app));
+        let link = smtp.wait_for_subject("alice@example.com", "Recover your").await.link(&recovery_link_prefix(&app));
         let (_, start) = start_from_link(&recovered, &link, "recovery").await;
         let mut new_key = Crafted::new(&app.address);
         assert_eq!(finish_registration(&recovered, "acme", "/t/acme/recover", &start, &mut new_key).await.status(), 200);
@@ -200,7 +200,7 @@ backend_test! {
         let res = finish_registration(&tablet, "acme", "/t/acme/recover", &start, &mut tablet_key).await;
         assert_eq!(res.status(), 200);
         assert!(is_signed_in(&tablet, "acme").await);
-        let notice = smtp.wait_for("alice@example.com", 2).await;
+        let notice = smtp.wait_for_subject("alice@example.com", "A passkey was added").await;
         assert!(notice.subject.contains("A passkey was added"));
         assert!(notice.text.contains("signed-in devices"), "{}", notice.text);
         assert_eq!(audit_events(&app, &tenant, "passkey.registered").len(), 2);

@@ -80,6 +80,25 @@ impl SmtpServer {
             .collect()
     }
 
+    /// Waits (a few seconds at most) for a message to `recipient` whose subject contains
+    /// `subject`.
+    pub async fn wait_for_subject(&self, recipient: &str, subject: &str) -> Received {
+        for _ in 0..200 {
+            if let Some(m) = self
+                .to(recipient)
+                .into_iter()
+                .find(|m| m.subject.contains(subject))
+            {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "no message {subject:?} to {recipient}; received: {:#?}",
+            self.received()
+        );
+    }
+
     /// Waits (a few seconds at most) for the `n`th message to `recipient` (1-based).
     pub async fn wait_for(&self, recipient: &str, n: usize) -> Received {
         for _ in 0..200 {
