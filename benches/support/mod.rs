@@ -212,7 +212,13 @@ impl Postgres {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
-        self.url.replace("/postgres", &format!("/{name}"))
+        // The last path segment is the database ("postgres://postgres@…/postgres").
+        let base = self
+            .url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&self.url);
+        format!("{base}/{name}")
     }
 }
 

@@ -27,6 +27,8 @@ pub mod users;
 
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use diesel::Connection;
 
 pub use migrations::{MigrationStatus, SchemaError};
@@ -90,9 +92,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// writer makes this one wait (`busy_timeout`) instead of failing with SQLITE_BUSY when it
 /// later upgrades from reading to writing.
 fn claim_sqlite_writer(conn: &mut DbConn) -> Result<(), diesel::result::Error> {
-    use diesel::RunQueryDsl;
+    use diesel::prelude::*;
+    use schema::installation;
     if let DbConn::Sqlite(_) = conn {
-        diesel::sql_query("UPDATE installation SET id = id WHERE 0 = 1").execute(conn)?;
+        // Built with the DSL so SQLite's prepared statement is cached; no row has an empty id.
+        diesel::update(installation::table.filter(installation::id.eq("")))
+            .set(installation::id.eq(installation::id))
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -103,11 +109,18 @@ fn claim_sqlite_writer(conn: &mut DbConn) -> Result<(), diesel::result::Error> {
 /// there. Serialising write transactions in the process removes that failure mode; taking
 /// the write lock at the start of each transaction (see [`claim_sqlite_writer`]) removes it
 /// between processes too (the CLI beside a running server).
+///
+/// Requests wait for a connection slot (and on SQLite for the writer's turn) asynchronously,
+/// before a blocking thread is taken: the blocking pool then holds about as many threads as
+/// there are connections, instead of one parked thread per waiting request (which under load
+/// costs more in thread switches and memory than the queries themselves).
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<pool::ConnectionManager>,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
+    slots: Arc<Semaphore>,
+    writer_turn: Option<Arc<Semaphore>>,
 }
 
 impl Store {
@@ -125,11 +138,14 @@ impl Store {
             .build_unchecked(manager);
         let backend = url.backend();
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
         Ok((
             Store {
                 pool,
                 backend,
                 write_lock,
+                slots: Arc::new(Semaphore::new(pool_size.max(1) as usize)),
+                writer_turn,
             },
             status,
         ))
@@ -146,8 +162,10 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let slot = admit(&self.slots).await?;
         let store = self.clone();
         run_blocking(move || {
+            let _slot = slot;
             let mut conn = store.pool.get().map_err(StoreError::from)?;
             f(&mut conn)
         })
@@ -162,8 +180,17 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let turn = match &self.writer_turn {
+            Some(turn) => Some(admit(turn).await?),
+            None => None,
+        };
+        let slot = admit(&self.slots).await?;
         let store = self.clone();
-        run_blocking(move || store.write_blocking(f)).await
+        run_blocking(move || {
+            let _admitted = (turn, slot);
+            store.write_blocking(f)
+        })
+        .await
     }
 
     /// The synchronous form of [`Store::write`], for the CLI and background workers that are
@@ -214,6 +241,15 @@ impl<E> From<diesel::result::Error> for TxError<E> {
     fn from(e: diesel::result::Error) -> Self {
         TxError::Store(e)
     }
+}
+
+/// Waits for a permit without holding a thread.
+async fn admit(semaphore: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, StoreError> {
+    semaphore
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))
 }
 
 async fn run_blocking<T, E, F>(f: F) -> Result<T, E>
