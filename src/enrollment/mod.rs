@@ -37,6 +37,8 @@ pub enum EnrollmentError {
     AlreadyActive(String),
     #[error("that passkey registration belongs to another account")]
     NotYours,
+    #[error("recovery by email is turned off in this organisation; ask your administrator")]
+    EmailRecoveryOff,
     #[error(transparent)]
     Passkey(#[from] PasskeyError),
     #[error(transparent)]
@@ -201,6 +203,12 @@ pub fn start_from_link(
         .filter(fits)
         .ok_or(EnrollmentError::LinkInvalid)?;
     let policy = crate::policy::load(conn, tenant_id).map_err(PasskeyError::from)?;
+    // Turning email recovery off (say, during a phishing campaign) stops links already sent.
+    if link_purpose == recovery::EMAIL_RECOVERY
+        && policy.email_recovery == crate::policy::EmailRecovery::Off
+    {
+        return Err(EnrollmentError::EmailRecoveryOff);
+    }
     let start = passkeys::start_registration(
         conn,
         &state.passkeys,

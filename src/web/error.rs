@@ -313,11 +313,12 @@ impl From<crate::enrollment::EnrollmentError> for AppError {
         use crate::enrollment::EnrollmentError as E;
         match e {
             E::LinkInvalid => AppError::not_found(
-                "This link has expired or was already used. Ask your administrator for a new one.",
+                "This link has expired or was already used. Ask for a new one where you got it, or ask your administrator.",
             )
             .with_code("link_invalid"),
             E::AlreadyActive(_) => AppError::conflict(e.to_string()),
             E::NotYours => AppError::forbidden(e.to_string()),
+            E::EmailRecoveryOff => AppError::forbidden(e.to_string()).with_code("email_recovery_off"),
             E::Passkey(e) => e.into(),
             E::User(e) => e.into(),
             E::Tenant(e) => e.into(),

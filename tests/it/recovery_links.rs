@@ -92,11 +92,14 @@ backend_test! {
 }
 
 backend_test! {
-    /// C3: tenant policy `email_recovery = off` refuses the email path, saying why.
+    /// C3: tenant policy `email_recovery = off` refuses the email path, saying why, and stops
+    /// links already sent.
     async fn email_recovery_can_be_turned_off_by_policy(backend) {
         let (app, smtp) = app_with_mail(backend).await;
         let tenant = app.create_tenant("acme").await;
         enroll(&app, &tenant, "alice@example.com", Role::Member).await;
+        request_recovery_email(&Browser::new(&app), "acme", "alice@example.com").await;
+        let sent_before = smtp.wait_for_subject("alice@example.com", "Recover your").await.link(&recovery_link_prefix(&app));
         smtp.wait_for("alice@example.com", 1).await;
         let policy = TenantPolicy { email_recovery: EmailRecovery::Off, ..TenantPolicy::default() };
         let (tenant_id, now) = (tenant.id.clone(), app.clock.now());
@@ -108,7 +111,9 @@ backend_test! {
         assert_eq!(body["error"], "email_recovery_off");
         assert_eq!(app.state_snapshot(), before);
         passgate::mail::worker::deliver_due(&app.state).await.unwrap();
-        assert_eq!(smtp.to("alice@example.com").len(), 1, "only the invitation");
+        assert_eq!(smtp.to("alice@example.com").len(), 2, "the invitation and the link sent before");
+        let (status, body) = start_from_link(&Browser::new(&app), &sent_before, "recovery").await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("email_recovery_off")), "a link sent before the switch stops working");
     }
 }
 
