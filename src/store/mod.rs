@@ -131,12 +131,15 @@ impl Store {
         let mut first = manager.establish()?;
         let status = migrations::migrate(&mut first)?;
         drop(first);
+        let backend = url.backend();
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
+            // A PostgreSQL connection can die with its server and is checked before use; an
+            // SQLite file handle cannot, so it skips the `SELECT 1` on every checkout.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(std::time::Duration::from_secs(10))
             .build_unchecked(manager);
-        let backend = url.backend();
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
         Ok((
