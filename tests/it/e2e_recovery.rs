@@ -1,11 +1,11 @@
 //! Recovery in a real browser (issue 5): the recovery page's script, with the recovery code
 //! and with the emailed link, through Debian's Chromium and a fresh virtual authenticator for
-//! each "new device" (see `e2e.rs` for how the browser is driven).
+//! each "new device" (see `e2e_support.rs` for how the browser is driven).
 
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::web_authn::AuthenticatorTransport;
 
-use crate::e2e::{
+use crate::e2e_support::{
     Chromium, SIGN_OUT, WebAuthn, chromium, click, eval, page_errors, text, wait_for_page,
     wait_for_text,
 };

@@ -12,6 +12,7 @@ mod smtp;
 mod cli;
 mod e2e;
 mod e2e_recovery;
+mod e2e_support;
 mod health;
 mod mail;
 mod oidc_cli;
