@@ -14,15 +14,23 @@ use crate::recovery_support::{app_with_mail, enroll};
 use passgate::users::Role;
 
 async fn type_into(page: &Page, selector: &str, value: &str) {
-    page.find_element(selector)
-        .await
-        .unwrap_or_else(|e| panic!("no {selector} on the page: {e}"))
-        .click()
-        .await
-        .unwrap()
-        .type_str(value)
-        .await
-        .unwrap();
+    // The node is looked up again if the page replaced it between finding and clicking.
+    for attempt in 0..20 {
+        let typed = async {
+            page.find_element(selector)
+                .await?
+                .click()
+                .await?
+                .type_str(value)
+                .await
+                .map(|_| ())
+        };
+        match typed.await {
+            Ok(()) => return,
+            Err(e) if attempt == 19 => panic!("cannot type into {selector}: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// Alice lost her laptop. On a new phone she recovers with her recovery code (and is shown a
@@ -48,10 +56,12 @@ async fn recovery_in_a_real_browser() {
     page.goto(format!("{}/t/acme/login", app.address))
         .await
         .unwrap();
+    wait_for_page(page, "/t/acme/login").await;
     wait_for_text(page, "main", "Lost your passkey?").await;
     page.goto(format!("{}/t/acme/recover", app.address))
         .await
         .unwrap();
+    wait_for_page(page, "/t/acme/recover").await;
     type_into(page, "#code-email", "alice@example.com").await;
     type_into(page, "#code", "AAAA-BBBB-CCCC-DDDD").await;
     click(page, "#code-submit").await;
@@ -81,15 +91,17 @@ async fn recovery_in_a_real_browser() {
         "the lost laptop's passkey and the phone's"
     );
 
-    // 3. Later, on a tablet: the emailed link.
+    // 3. Later, on a tablet: the emailed link. The phone stays out of it: with the WebAuthn UI
+    //    off, it would answer the login page's conditional request at once and sign her in.
+    webauthn.set_presence(page, phone, false).await;
     click(page, SIGN_OUT).await;
     wait_for_page(page, "/t/acme/login").await;
-    webauthn.set_presence(page, phone, false).await;
     // Chromium allows one platform authenticator: the second new device is a security key.
     let tablet = webauthn.add(page, AuthenticatorTransport::Usb).await;
     page.goto(format!("{}/t/acme/recover", app.address))
         .await
         .unwrap();
+    wait_for_page(page, "/t/acme/recover").await;
     type_into(page, "#recover-email", "alice@example.com").await;
     click(page, "#email-submit").await;
     wait_for_text(page, "#status", "If an account exists").await;
@@ -97,7 +109,9 @@ async fn recovery_in_a_real_browser() {
         .wait_for_subject("alice@example.com", "Recover your")
         .await
         .link(&format!("{}/t/acme/recover/link?token=", app.address));
+    let path = link.trim_start_matches(&app.address).to_string();
     page.goto(link).await.unwrap();
+    wait_for_page(page, &path).await;
     wait_for_text(page, "main", "alice@example.com").await;
     assert_eq!(
         eval::<String>(page, "location.pathname").await.as_deref(),
