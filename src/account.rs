@@ -42,11 +42,26 @@ pub fn rename_passkey(
     user: &User,
     id: &str,
     label: &str,
+    client: &ClientInfo,
+    now: UtcTime,
 ) -> Result<(), AccountError> {
     let label = clean_label(label)?;
     if repo::rename_passkey(conn, &user.tenant_id, &user.id, id, &label)? == 0 {
         return Err(AccountError::PasskeyNotFound);
     }
+    audit::record(
+        conn,
+        Record {
+            tenant_id: &user.tenant_id,
+            event_type: "passkey.renamed",
+            actor: Actor::User(user.id.clone()),
+            subject_user_id: Some(&user.id),
+            client: Some(client),
+            details: json!({ "passkey_id": id, "label": label }),
+            needs_review: false,
+        },
+        now,
+    )?;
     Ok(())
 }
 

@@ -371,6 +371,7 @@ async fn complete_passkey_login(
             )?;
             end_previous(conn, &tenant_id, &ctx, now)?;
             let started = sessions::start_session(conn, &tenant_id, &auth, client, &settings, now)?;
+            audit_sign_in(conn, &verified.user, &started, client, now)?;
             Ok(SignedIn {
                 started,
                 user: verified.user,
@@ -476,7 +477,35 @@ pub async fn password_login(
             };
             let started =
                 sessions::start_session(conn, &user.tenant_id, &auth, client, &settings, now)?;
+            audit_sign_in(conn, &user, &started, client, now)?;
             Ok(SignedIn { started, user })
         })
         .await
+}
+
+/// The audit log's record of a sign-in, with how (amr) and from where, in the transaction
+/// that starts its session. Refused attempts are auth events (for the metrics), not audit.
+fn audit_sign_in(
+    conn: &mut DbConn,
+    user: &User,
+    started: &StartedSession,
+    client: &ClientInfo,
+    now: UtcTime,
+) -> Result<(), StoreError> {
+    audit::record(
+        conn,
+        Record {
+            tenant_id: &user.tenant_id,
+            event_type: "signin.succeeded",
+            actor: Actor::User(user.id.clone()),
+            subject_user_id: Some(&user.id),
+            client: Some(client),
+            details: serde_json::json!({
+                "session_id": started.session.id,
+                "amr": started.session.amr,
+            }),
+            needs_review: false,
+        },
+        now,
+    )
 }

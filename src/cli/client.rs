@@ -95,9 +95,11 @@ pub fn run(state: &AppState, cmd: ClientCommand) -> anyhow::Result<()> {
                 id_token_alg,
                 is_refresh_always_issued: always_refresh,
             };
-            let issued = state
-                .store
-                .write_blocking(|conn| clients::create_client(conn, &tenant_id, &new, now))?;
+            let issued = state.store.write_blocking(|conn| {
+                let issued = clients::create_client(conn, &tenant_id, &new, now)?;
+                audit_client_change(conn, &tenant_id, "client.created", &issued.client_id, now)?;
+                Ok::<_, anyhow::Error>(issued)
+            })?;
             eprintln!(
                 "registered client '{}' in tenant '{tenant}'",
                 new.name.trim()
@@ -129,10 +131,13 @@ pub fn run(state: &AppState, cmd: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Delete { tenant, client_id } => {
             let tenant_id = tenant_id(state, &tenant)?;
-            if !state
-                .store
-                .write_blocking(|conn| clients::delete_client(conn, &tenant_id, &client_id))?
-            {
+            if !state.store.write_blocking(|conn| {
+                let deleted = clients::delete_client(conn, &tenant_id, &client_id)?;
+                if deleted {
+                    audit_client_change(conn, &tenant_id, "client.deleted", &client_id, now)?;
+                }
+                Ok::<_, anyhow::Error>(deleted)
+            })? {
                 anyhow::bail!("no client '{client_id}' in tenant '{tenant}'");
             }
             eprintln!("deleted client '{client_id}'");
@@ -140,11 +145,36 @@ pub fn run(state: &AppState, cmd: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::RotateSecret { tenant, client_id } => {
             let tenant_id = tenant_id(state, &tenant)?;
-            let issued = state
-                .store
-                .write_blocking(|conn| clients::rotate_secret(conn, &tenant_id, &client_id, now))?;
+            let issued = state.store.write_blocking(|conn| {
+                let issued = clients::rotate_secret(conn, &tenant_id, &client_id, now)?;
+                audit_client_change(conn, &tenant_id, "client.secret_rotated", &client_id, now)?;
+                Ok::<_, anyhow::Error>(issued)
+            })?;
             eprintln!("new secret for client '{client_id}'; the old one no longer works");
             super::print_json(&issued)
         }
     }
+}
+
+/// Client changes are audited in the transaction that makes them (A1).
+fn audit_client_change(
+    conn: &mut crate::store::DbConn,
+    tenant_id: &str,
+    event_type: &'static str,
+    client_id: &str,
+    now: crate::clock::UtcTime,
+) -> Result<(), crate::store::StoreError> {
+    crate::audit::record(
+        conn,
+        crate::audit::Record {
+            tenant_id,
+            event_type,
+            actor: crate::audit::Actor::Cli,
+            subject_user_id: None,
+            client: None,
+            details: json!({ "client_id": client_id }),
+            needs_review: false,
+        },
+        now,
+    )
 }

@@ -36,7 +36,15 @@ pub fn run(state: &AppState, cmd: KeysCommand) -> anyhow::Result<()> {
                 time::Duration::try_from(state.settings.oidc.key_publish_lead)?
             };
             let rotation = state.store.write_blocking(|conn| {
-                keys::rotate_keys(conn, &tenant_id, &state.master_key, &lifetimes, lead, now)
+                keys::rotate_keys(
+                    conn,
+                    &tenant_id,
+                    &state.master_key,
+                    &lifetimes,
+                    lead,
+                    crate::audit::Actor::Cli,
+                    now,
+                )
             })?;
             eprintln!(
                 "rotated the keys of tenant '{tenant}': new keys sign from {}, old keys leave the JWKS at {}",

@@ -216,6 +216,7 @@ pub fn rotate_keys(
     master_key: &MasterKey,
     lifetimes: &Lifetimes,
     lead: Duration,
+    actor: crate::audit::Actor,
     now: UtcTime,
 ) -> Result<Rotation> {
     repo::lock_tenant_keys(conn, tenant_id)?;
@@ -237,6 +238,19 @@ pub fn rotate_keys(
         repo::insert_signing_key(conn, &key)?;
         rotation.new_kids.push(key.kid);
     }
+    crate::audit::record(
+        conn,
+        crate::audit::Record {
+            tenant_id,
+            event_type: "keys.rotated",
+            actor,
+            subject_user_id: None,
+            client: None,
+            details: serde_json::to_value(&rotation).unwrap_or_default(),
+            needs_review: false,
+        },
+        now,
+    )?;
     Ok(rotation)
 }
 
@@ -275,7 +289,16 @@ pub fn rotate_if_due(
         return Ok(None);
     }
     let lifetimes = Lifetimes::from_settings(settings);
-    rotate_keys(conn, tenant_id, master_key, &lifetimes, lead, now).map(Some)
+    rotate_keys(
+        conn,
+        tenant_id,
+        master_key,
+        &lifetimes,
+        lead,
+        crate::audit::Actor::System,
+        now,
+    )
+    .map(Some)
 }
 
 /// Deletes what nobody can use any more: keys past `remove_at`, codes a day past expiry

@@ -145,10 +145,11 @@ pub async fn post_rename(
     let user = visit.require_signed_in()?.user.clone();
     let (_, id) = path.into_inner();
     let label = form.into_inner().label;
+    let (client, now) = (visit.client.clone(), visit.state.clock.now());
     visit
         .state
         .store
-        .write(move |conn| account::rename_passkey(conn, &user, &id, &label))
+        .write(move |conn| account::rename_passkey(conn, &user, &id, &label, &client, now))
         .await
         .map_err(AppError::from)?;
     Ok(see_other(&visit.tenant_path("/account")))

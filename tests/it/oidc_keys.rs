@@ -42,7 +42,7 @@ backend_test! {
         let (tenant_id, master_key) = (rp.tenant.id.clone(), app.state.master_key.clone());
         let lifetimes = Lifetimes::from_settings(&app.state.settings.oidc);
         let now = app.clock.now();
-        let rotation = app.state.store.write(move |conn| keys::rotate_keys(conn, &tenant_id, &master_key, &lifetimes, lead, now)).await.unwrap();
+        let rotation = app.state.store.write(move |conn| keys::rotate_keys(conn, &tenant_id, &master_key, &lifetimes, lead, passgate::audit::Actor::Cli, now)).await.unwrap();
         app.state.oidc.forget_keys(&rp.tenant.id);
 
         // Published at once, not signing yet.

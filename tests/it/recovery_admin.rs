@@ -236,3 +236,50 @@ backend_test! {
         assert!(out.stdout.is_empty());
     }
 }
+
+backend_test! {
+    /// A1 (issue 5's audit log): sign-ins, passkey renames, client changes and key rotations
+    /// are recorded with who did them.
+    async fn the_audit_log_records_sign_ins_renames_client_changes_and_key_rotations(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tenant = app.create_tenant("acme").await;
+        let mut alice = enroll(&app, &tenant, "alice@example.com", Role::Member).await;
+        let browser = Browser::new(&app);
+        assert_eq!(browser.discoverable_login("acme", &mut alice.passkey).await.status(), 200);
+        let page = browser.page("/t/acme/account").await;
+        let passkey_id = crate::browser::attribute(&page, "data-passkey-id").unwrap();
+        let csrf = crate::browser::attribute(&page, "data-csrf").unwrap();
+        let renamed = browser.post_form(&format!("/t/acme/account/passkeys/{passkey_id}/rename"), &[("csrf_token", &csrf), ("label", "Desk key")]).await;
+        assert_eq!(renamed.status(), 303);
+
+        let cli = |args: &[&str]| {
+            let mut cmd = passgate();
+            cmd.env("PASSGATE_DATA_DIR", &app.state.settings.data_dir);
+            if let Some(url) = &app.state.settings.database_url {
+                cmd.env("PASSGATE_DATABASE_URL", url);
+            }
+            let out = cmd.args(args).output().unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+        };
+        let created = cli(&["client", "create", "--tenant", "acme", "--name", "CRM", "--redirect-uri", "https://crm.example.com/cb"]);
+        let client_id = created["client_id"].as_str().unwrap();
+        cli(&["client", "rotate-secret", "--tenant", "acme", client_id]);
+        cli(&["client", "delete", "--tenant", "acme", client_id]);
+        cli(&["keys", "rotate", "--tenant", "acme"]);
+
+        let sign_ins = audit_events(&app, &tenant, "signin.succeeded");
+        assert_eq!(sign_ins.len(), 1, "the enrollment signs in too, but as passkey.registered");
+        assert_eq!(sign_ins[0]["actor_id"], alice.user.id.as_str());
+        assert!(sign_ins[0]["details"]["amr"].as_str().unwrap().contains("user"), "{}", sign_ins[0]);
+        let renames = audit_events(&app, &tenant, "passkey.renamed");
+        assert_eq!(renames[0]["details"]["label"], "Desk key");
+        for event in ["client.created", "client.secret_rotated", "client.deleted"] {
+            let events = audit_events(&app, &tenant, event);
+            assert_eq!(events.len(), 1, "{event}");
+            assert_eq!(events[0]["details"]["client_id"], client_id);
+            assert_eq!(events[0]["actor_kind"], "cli");
+        }
+        assert_eq!(audit_events(&app, &tenant, "keys.rotated").len(), 1);
+    }
+}
