@@ -49,6 +49,13 @@ impl DatabaseUrl {
                 if !parsed.query_pairs().any(|(k, _)| k == "connect_timeout") {
                     parsed.query_pairs_mut().append_pair("connect_timeout", "5");
                 }
+                // libpq's default `gssencmode=prefer` initialises Kerberos on every connect;
+                // a pool thread still connecting while a short CLI command exits then trips
+                // krb5's thread-key assertion and aborts the process. GSSAPI stays available
+                // to anyone who names `gssencmode` in the URL.
+                if !parsed.query_pairs().any(|(k, _)| k == "gssencmode") {
+                    parsed.query_pairs_mut().append_pair("gssencmode", "disable");
+                }
                 Ok(DatabaseUrl::Postgres(parsed.to_string()))
             }
             other => Err(DatabaseUrlError::UnsupportedScheme(other.to_string())),
