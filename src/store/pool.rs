@@ -54,7 +54,9 @@ impl DatabaseUrl {
                 // krb5's thread-key assertion and aborts the process. GSSAPI stays available
                 // to anyone who names `gssencmode` in the URL.
                 if !parsed.query_pairs().any(|(k, _)| k == "gssencmode") {
-                    parsed.query_pairs_mut().append_pair("gssencmode", "disable");
+                    parsed
+                        .query_pairs_mut()
+                        .append_pair("gssencmode", "disable");
                 }
                 Ok(DatabaseUrl::Postgres(parsed.to_string()))
             }
