@@ -134,7 +134,9 @@ impl Store {
         let backend = url.backend();
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
-            .min_idle(Some(1))
+            // No connection kept warm in the background: a background connect still running
+            // when a short CLI command exits can abort it inside libpq/krb5 at exit.
+            .min_idle(Some(0))
             // A PostgreSQL connection can die with its server and is checked before use; an
             // SQLite file handle cannot, so it skips the `SELECT 1` on every checkout.
             .test_on_check_out(backend == Backend::Postgres)
