@@ -29,6 +29,18 @@ pub fn passgate_on(
     (cmd, dir, db)
 }
 
+/// A command on the same data directory, database and public URL as a running test app
+/// (what an operator runs beside the server).
+pub fn passgate_beside(app: &crate::harness::TestApp) -> Command {
+    let mut cmd = passgate();
+    cmd.env("PASSGATE_DATA_DIR", &app.state.settings.data_dir)
+        .env("PASSGATE_PUBLIC_URL", &app.address);
+    if let Some(url) = &app.state.settings.database_url {
+        cmd.env("PASSGATE_DATABASE_URL", url);
+    }
+    cmd
+}
+
 fn stdout_json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8(out.stdout.clone())
         .unwrap()

@@ -136,14 +136,7 @@ backend_test! {
     async fn a_tenant_sends_from_its_own_address(backend) {
         let (app, smtp) = app_with_mail(backend).await;
         let tenant = app.create_tenant("acme").await;
-        let cli = |args: &[&str]| {
-            let mut cmd = crate::cli::passgate();
-            cmd.env("PASSGATE_DATA_DIR", &app.state.settings.data_dir);
-            if let Some(url) = &app.state.settings.database_url {
-                cmd.env("PASSGATE_DATABASE_URL", url);
-            }
-            cmd.args(args).output().unwrap()
-        };
+        let cli = |args: &[&str]| crate::cli::passgate_beside(&app).args(args).output().unwrap();
         let refused = cli(&["tenant", "set-mail-from", "acme", "not an address"]);
         assert!(!refused.status.success());
         assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a mail address"));

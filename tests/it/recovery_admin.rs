@@ -9,7 +9,7 @@ use passgate::users::Role;
 use crate::authenticator::Crafted;
 use crate::backend_test;
 use crate::browser::Browser;
-use crate::cli::passgate;
+use crate::cli::passgate_beside;
 use crate::harness::TestApp;
 use crate::oidc_support::{Rp, register, token};
 use crate::recovery_support::*;
@@ -199,15 +199,7 @@ backend_test! {
         let app = TestApp::spawn(backend).await;
         let tenant = app.create_tenant("acme").await;
         let alice = enroll(&app, &tenant, "alice@example.com", Role::Member).await;
-        let cli = || {
-            let mut cmd = passgate();
-            cmd.env("PASSGATE_DATA_DIR", &app.state.settings.data_dir)
-                .env("PASSGATE_PUBLIC_URL", &app.address);
-            if let Some(url) = &app.state.settings.database_url {
-                cmd.env("PASSGATE_DATABASE_URL", url);
-            }
-            cmd
-        };
+        let cli = || passgate_beside(&app);
         let out = cli().args(["user", "recover", "--tenant", "acme", "--email", "alice@example.com", "--revoke-passkeys"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -253,12 +245,7 @@ backend_test! {
         assert_eq!(renamed.status(), 303);
 
         let cli = |args: &[&str]| {
-            let mut cmd = passgate();
-            cmd.env("PASSGATE_DATA_DIR", &app.state.settings.data_dir);
-            if let Some(url) = &app.state.settings.database_url {
-                cmd.env("PASSGATE_DATABASE_URL", url);
-            }
-            let out = cmd.args(args).output().unwrap();
+            let out = passgate_beside(&app).args(args).output().unwrap();
             assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
             serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
         };
