@@ -13,7 +13,8 @@
 # HTTP worker, load generators to CPU 0 ("one server core"); then one whole-machine run of
 # refresh on PostgreSQL. Server CPU per request comes from /proc/<pid>/stat (utime+stime)
 # before and after each run. Environment: DUR (seconds per oha run, default 10), CONNS
-# (default 64), COUNT (code exchanges per algorithm, default 20000), OUT (results dir).
+# (default 64), COUNT (code exchanges per algorithm, default 20000), OUT (results dir),
+# RUNS (which parts, default "sqlite postgres postgres-2cores peer": pick some to iterate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +23,8 @@ CONNS=${CONNS:-64}
 COUNT=${COUNT:-20000}
 OUT=${OUT:-$ROOT/bench/results}
 WORK=${WORK:-/tmp/passgate-bench}
+RUNS=${RUNS:-sqlite postgres postgres-2cores peer}
+wants() { [[ " $RUNS " == *" $1 "* ]]; }
 PEER_SRC=${PEER_SRC:-$ROOT/../shared/peers/node-oidc-provider}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/passgate-target}
 PORT=18080
@@ -125,18 +128,22 @@ bench_peer() {
   kill "$pid"
 }
 
-start_pg
-trap '${PG_STOP:-true} > /dev/null 2>&1 || true' EXIT
+if wants postgres || wants postgres-2cores; then
+  start_pg
+  trap '${PG_STOP:-true} > /dev/null 2>&1 || true' EXIT
+fi
 PGURL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
-bench_passgate sqlite "sqlite://$WORK/sqlite/passgate.db"
-bench_passgate postgres "$PGURL"
-runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' > /dev/null
-# Whole machine: two workers on both cores, the load generator sharing them.
-WORKERS=2 SERVER_CPUS=0,1 run_passgate postgres-2cores "$PGURL"
-"$DRIVER" refresh "http://127.0.0.1:$PORT" "$WORK/setup-postgres-2cores.json" "$SRV" "$CONNS" "$DUR" \
-  | sed 's/"label":"/"label":"passgate-postgres-2cores /' >> "$OUT/summary.jsonl"
-stop_passgate postgres-2cores
-bench_peer
+if wants sqlite; then bench_passgate sqlite "sqlite://$WORK/sqlite/passgate.db"; fi
+if wants postgres; then bench_passgate postgres "$PGURL"; fi
+if wants postgres-2cores; then
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' > /dev/null
+  # Whole machine: two workers on both cores, the load generator sharing them.
+  WORKERS=2 SERVER_CPUS=0,1 run_passgate postgres-2cores "$PGURL"
+  "$DRIVER" refresh "http://127.0.0.1:$PORT" "$WORK/setup-postgres-2cores.json" "$SRV" "$CONNS" "$DUR" \
+    | sed 's/"label":"/"label":"passgate-postgres-2cores /' >> "$OUT/summary.jsonl"
+  stop_passgate postgres-2cores
+fi
+if wants peer; then bench_peer; fi
 
 python3 - "$OUT/summary.jsonl" << 'PY'
 import json, sys

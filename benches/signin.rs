@@ -4,6 +4,9 @@
 //!
 //!     cargo bench --bench signin            # BENCH_SECONDS=10 by default
 //!
+//! `BENCH_ONLY` narrows a run to some of `sqlite`, `postgres`, `passkey`, `password`
+//! (comma-separated; a backend and/or a kind), for iterating on one figure.
+//!
 //! Benchmark configuration: every request comes from 127.0.0.1, so the per-IP and
 //! per-identifier rate limits are raised (PASSGATE_RATE_LIMIT__PER_IP / __PER_IDENTIFIER);
 //! everything else is the default configuration.
@@ -206,16 +209,34 @@ async fn run(
     )
 }
 
+/// Whether `BENCH_ONLY` (if set) names `part`, or names nothing of its group.
+fn wanted(part: &str, group: &[&str]) -> bool {
+    let Ok(only) = std::env::var("BENCH_ONLY") else {
+        return true;
+    };
+    let named: Vec<&str> = only.split(',').map(str::trim).collect();
+    named.contains(&part) || !group.iter().any(|g| named.contains(g))
+}
+
+const BACKENDS: &[&str] = &["sqlite", "postgres"];
+const KINDS: &[&str] = &["passkey", "password"];
+
 async fn bench_backend(label: &str, database_url: Option<&str>, seconds: u64) {
     let server = Server::start(database_url, LIMITS, None);
+    println!("\nserver pid {}", server.pid());
     server.cli(&["tenant", "create", "bench"], None);
     let mut clients = enroll_users(&server).await;
-    println!(
-        "\n### {label}: passkey logins (email step + assertion + session), {USERS} users\n\n{HEADER}"
-    );
-    for concurrency in [16, 64] {
-        let (stats, _) = run(&server, &clients, &Kind::Passkey, concurrency, seconds).await;
-        println!("{}", stats.row(&format!("passkey, {concurrency} clients")));
+    if wanted("passkey", KINDS) {
+        println!(
+            "\n### {label}: passkey logins (email step + assertion + session), {USERS} users\n\n{HEADER}"
+        );
+        for concurrency in [16, 64] {
+            let (stats, _) = run(&server, &clients, &Kind::Passkey, concurrency, seconds).await;
+            println!("{}", stats.row(&format!("passkey, {concurrency} clients")));
+        }
+    }
+    if !wanted("password", KINDS) {
+        return;
     }
     for c in clients.iter_mut().take(16) {
         server.cli(
@@ -267,7 +288,12 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!("passgate sign-in benchmark: {seconds} s per run, server and load generator sharing this machine's cores");
-        bench_backend("SQLite", None, seconds).await;
+        if wanted("sqlite", BACKENDS) {
+            bench_backend("SQLite", None, seconds).await;
+        }
+        if !wanted("postgres", BACKENDS) {
+            return;
+        }
         match Postgres::start() {
             Some(pg) => {
                 let url = pg.database("bench");

@@ -198,7 +198,7 @@ impl Application {
                 .wrap(from_fn(crate::web::csrf::csrf_guard))
                 .wrap(crate::web::security_headers(is_https))
                 .wrap(from_fn(crate::web::request_id_header))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::web::RequestSpan>::new())
                 .configure(crate::web::routes)
         })
         .workers(state.settings.http_workers())

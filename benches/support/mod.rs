@@ -43,6 +43,12 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The server binary: this build's, or `PASSGATE_BENCH_BIN` (e.g. a `--profile profiling`
+/// build, to record call graphs with perf during a run).
+fn passgate_bin() -> String {
+    std::env::var("PASSGATE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_passgate").into())
+}
+
 pub struct Server {
     pub child: Child,
     pub base: String,
@@ -66,13 +72,23 @@ impl Server {
             envs.push(("PASSGATE_DATABASE_URL".into(), url.into()));
         }
         envs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // Settings given to the benchmark itself (e.g. PASSGATE_DATABASE_POOL_SIZE) reach the
+        // server too, to compare configurations.
+        let given: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| {
+                k.starts_with("PASSGATE_")
+                    && k != "PASSGATE_BENCH_BIN"
+                    && !envs.iter().any(|(e, _)| e == k)
+            })
+            .collect();
+        envs.extend(given);
         let mut cmd = match cpus {
             Some(cpus) => {
                 let mut c = Command::new("taskset");
-                c.args(["-c", cpus, env!("CARGO_BIN_EXE_passgate")]);
+                c.args(["-c", cpus, &passgate_bin()]);
                 c
             }
-            None => Command::new(env!("CARGO_BIN_EXE_passgate")),
+            None => Command::new(passgate_bin()),
         };
         let mut child = cmd
             .env_clear()
@@ -101,7 +117,7 @@ impl Server {
     /// Runs a CLI command against the same database and settings.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_passgate"))
+        let mut child = Command::new(passgate_bin())
             .env_clear()
             .envs(self.envs.iter().cloned())
             .args(args)

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 
 pub use migrations::{MigrationStatus, SchemaError};
 pub use pool::{DatabaseUrl, DatabaseUrlError};
@@ -87,27 +88,39 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// `BEGIN IMMEDIATE` for a transaction diesel began as deferred: a first statement that
-/// writes (nothing) takes SQLite's write lock before anything is read, so another process's
-/// writer makes this one wait (`busy_timeout`) instead of failing with SQLITE_BUSY when it
-/// later upgrades from reading to writing.
-fn claim_sqlite_writer(conn: &mut DbConn) -> Result<(), diesel::result::Error> {
-    use diesel::prelude::*;
-    use schema::installation;
-    if let DbConn::Sqlite(_) = conn {
-        // Built with the DSL so SQLite's prepared statement is cached; no row has an empty id.
-        diesel::update(installation::table.filter(installation::id.eq("")))
-            .set(installation::id.eq(installation::id))
-            .execute(conn)?;
+/// Runs `f` in one transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken
+/// before anything is read, so another process's writer makes this one wait (`busy_timeout`)
+/// instead of failing with SQLITE_BUSY when a deferred transaction later upgrades from
+/// reading to writing. Begun on the inner connection, whose transaction manager the
+/// multi-connection delegates to, so commit, rollback and nested savepoints work as usual.
+fn in_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, TxError<E>>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+{
+    type Manager = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(_) => Manager::begin_transaction(conn)?,
     }
-    Ok(())
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(domain) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => {
+                Err(TxError::Domain(domain))
+            }
+            Err(rollback) => Err(TxError::Store(rollback)),
+        },
+    }
 }
 
 /// The database handle shared by every request: a pool plus, on SQLite, the single-writer
 /// lock. SQLite allows one writer; a deferred transaction that reads and then writes can fail
 /// with SQLITE_BUSY when another writer committed in between, and `busy_timeout` cannot help
 /// there. Serialising write transactions in the process removes that failure mode; taking
-/// the write lock at the start of each transaction (see [`claim_sqlite_writer`]) removes it
+/// the write lock at the start of each transaction (see [`in_transaction`]) removes it
 /// between processes too (the CLI beside a running server).
 ///
 /// Requests wait for a connection slot (and on SQLite for the writer's turn) asynchronously,
@@ -210,11 +223,7 @@ impl Store {
             .write_lock
             .as_ref()
             .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        conn.transaction::<T, TxError<E>, _>(|conn| {
-            claim_sqlite_writer(conn)?;
-            f(conn).map_err(TxError::Domain)
-        })
-        .map_err(|e| match e {
+        in_transaction(&mut conn, f).map_err(|e| match e {
             TxError::Domain(e) => e,
             TxError::Store(e) => E::from(StoreError::from(e)),
         })

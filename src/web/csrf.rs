@@ -49,6 +49,11 @@ fn is_cross_site_endpoint(path: &str) -> bool {
     .contains(&tenant_path)
 }
 
+/// Paths that render HTML with forms (and so need this browser's CSRF secret).
+fn serves_pages(path: &str) -> bool {
+    !is_api_path(path) && !path.starts_with("/static/")
+}
+
 fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -87,7 +92,9 @@ pub async fn csrf_guard(
         .cookie(&cookie_name)
         .map(|c| c.value().to_string())
         .filter(|v| v.len() >= 32);
-    let minted = existing.is_none().then(|| random_token(32));
+    // Only pages hand out tokens; an API call without the cookie cannot pass the check
+    // anyway, and protocol endpoints (discovery, JWKS, token) should not set cookies.
+    let minted = (existing.is_none() && serves_pages(req.path())).then(|| random_token(32));
     let secret = existing.or_else(|| minted.clone()).unwrap_or_default();
     req.extensions_mut().insert(BrowserSecret(secret));
     let mut res = next.call(req).await?;
@@ -112,6 +119,16 @@ mod tests {
         assert!(!is_cross_site_endpoint("/t/acme/login"));
         assert!(!is_cross_site_endpoint("/t/acme/api/login/finish"));
         assert!(!is_cross_site_endpoint("/t/acme/oauth2/token/extra"));
+    }
+
+    #[test]
+    fn only_pages_mint_a_browser_secret() {
+        assert!(serves_pages("/t/acme/login"));
+        assert!(serves_pages("/t/acme/oauth2/authorize"));
+        assert!(!serves_pages("/t/acme/.well-known/openid-configuration"));
+        assert!(!serves_pages("/t/acme/jwks.json"));
+        assert!(!serves_pages("/t/acme/oauth2/token"));
+        assert!(!serves_pages("/static/app.css"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 pub use context::{SignedIn, TenantRequest, Visit};
 pub use error::{AppError, PageError};
-pub use middleware::{request_id_header, security_headers};
+pub use middleware::{RequestSpan, request_id_header, security_headers};
 
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {
