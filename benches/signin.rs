@@ -22,6 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use webauthn_rs_core::WebauthnCore;
+use webauthn_rs_core::proto::{
+    AuthenticationState, PublicKeyCredential, RegisterPublicKeyCredential, RegistrationState,
+};
 
 use authenticator::Crafted;
 use support::{HEADER, Postgres, Server, Stats, cpu_seconds, rss_kib};
@@ -277,6 +281,57 @@ async fn bench_backend(label: &str, database_url: Option<&str>, seconds: u64) {
     );
 }
 
+/// The floors of this machine, measured now, in-process, on one core: the goals are stated as
+/// fractions of them, and the machine's speed varies between days (the peer's own figures
+/// moved by 2x). Returns (webauthn-rs assertion verification, argon2id hash) in microseconds.
+fn floors(origin: &str) -> (f64, f64) {
+    let url = url::Url::parse(origin).unwrap();
+    let core = WebauthnCore::new_unsafe_experts_only(
+        "floor",
+        url.host_str().unwrap(),
+        vec![url.clone()],
+        Duration::from_secs(300),
+        Some(false),
+        Some(false),
+    );
+    let mut key = Crafted::new(origin);
+    let builder = core
+        .new_challenge_register_builder(b"floor-user", "floor", "floor")
+        .unwrap()
+        .require_resident_key(true);
+    let (ccr, state): (_, RegistrationState) = core.generate_challenge_register(builder).unwrap();
+    let options = serde_json::to_value(&ccr).unwrap();
+    let response: RegisterPublicKeyCredential =
+        serde_json::from_value(key.register(&options["publicKey"])).unwrap();
+    let credential = core.register_credential(&response, &state, None).unwrap();
+    let rounds = 400;
+    let mut verifying = Duration::ZERO;
+    for _ in 0..rounds {
+        let builder = core
+            .new_challenge_authenticate_builder(vec![credential.clone()], None)
+            .unwrap();
+        let (rcr, state): (_, AuthenticationState) =
+            core.generate_challenge_authenticate(builder).unwrap();
+        let options = serde_json::to_value(&rcr).unwrap();
+        let assertion: PublicKeyCredential =
+            serde_json::from_value(key.sign(&options["publicKey"])).unwrap();
+        let t = Instant::now();
+        core.authenticate_single_credential(&assertion, &state, &credential)
+            .unwrap();
+        verifying += t.elapsed();
+    }
+    let hashes = 8;
+    let phc = passgate::passwords::hash_password_blocking("correct horse battery").unwrap();
+    let t = Instant::now();
+    for _ in 0..hashes {
+        assert!(passgate::passwords::verify_blocking("correct horse battery", &phc).is_valid);
+    }
+    (
+        verifying.as_secs_f64() * 1e6 / f64::from(rounds),
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(hashes),
+    )
+}
+
 fn main() {
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
@@ -288,6 +343,14 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         println!("passgate sign-in benchmark: {seconds} s per run, server and load generator sharing this machine's cores");
+        let (verify_us, argon2_us) = floors("http://localhost:8080");
+        println!(
+            "floors now (one core, in-process): webauthn-rs assertion verification {verify_us:.0} µs \
+             (ceiling {:.0}/s on 2 cores), argon2id m=19 MiB t=2 verification {:.1} ms (ceiling {:.0}/s on 2 cores)",
+            2e6 / verify_us,
+            argon2_us / 1e3,
+            2e6 / argon2_us
+        );
         if wanted("sqlite", BACKENDS) {
             bench_backend("SQLite", None, seconds).await;
         }

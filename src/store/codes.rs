@@ -4,8 +4,10 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
+use super::prepared::{bind, prepared};
 use super::schema::authorization_codes;
 use super::{DbConn, StoreResult};
+use diesel::sql_types::{Nullable, Text, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]
@@ -58,12 +60,14 @@ pub fn update_code_redeemed(
     code_hash: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<bool> {
-    let claimed = diesel::update(authorization_codes::table)
-        .filter(authorization_codes::tenant_id.eq(tenant_id))
-        .filter(authorization_codes::code_hash.eq(code_hash))
-        .filter(authorization_codes::redeemed_at.is_null())
-        .set(authorization_codes::redeemed_at.eq(now))
-        .execute(conn)?;
+    let claimed = prepared![
+        "UPDATE authorization_codes SET redeemed_at = ",
+        " WHERE tenant_id = ", " AND code_hash = ", " AND redeemed_at IS NULL";
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(tenant_id),
+        bind::<Text, _>(code_hash)
+    ]
+    .execute(conn)?;
     Ok(claimed == 1)
 }
 
@@ -75,15 +79,16 @@ pub fn update_code_issued(
     access_jti: &str,
     access_expires_at: PrimitiveDateTime,
 ) -> StoreResult<()> {
-    diesel::update(authorization_codes::table)
-        .filter(authorization_codes::tenant_id.eq(tenant_id))
-        .filter(authorization_codes::code_hash.eq(code_hash))
-        .set((
-            authorization_codes::issued_family_id.eq(family_id),
-            authorization_codes::issued_access_jti.eq(access_jti),
-            authorization_codes::issued_access_expires_at.eq(access_expires_at),
-        ))
-        .execute(conn)?;
+    prepared![
+        "UPDATE authorization_codes SET issued_family_id = ", ", issued_access_jti = ",
+        ", issued_access_expires_at = ", " WHERE tenant_id = ", " AND code_hash = ", "";
+        bind::<Nullable<Text>, _>(family_id),
+        bind::<Text, _>(access_jti),
+        bind::<Timestamp, _>(access_expires_at),
+        bind::<Text, _>(tenant_id),
+        bind::<Text, _>(code_hash)
+    ]
+    .execute(conn)?;
     Ok(())
 }
 

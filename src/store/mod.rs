@@ -3,6 +3,7 @@
 
 mod migrations;
 mod pool;
+pub(crate) mod prepared;
 pub mod schema;
 
 pub mod audit;

@@ -1,8 +1,10 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
+use super::prepared::{bind, prepared};
 use super::schema::passkeys;
 use super::{DbConn, StoreResult};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 
 /// P1: every stored field of a passkey. `credential` is the verifier's state (webauthn-rs
 /// `Credential` JSON); the columns beside it are the source of truth for counter and flags.
@@ -80,8 +82,7 @@ pub fn find_user_passkey(
 }
 
 /// What a successful assertion changes.
-#[derive(Debug, Clone, AsChangeset)]
-#[diesel(table_name = passkeys)]
+#[derive(Debug, Clone)]
 pub struct PasskeyUse {
     pub sign_count: i64,
     pub backup_eligible: bool,
@@ -98,11 +99,18 @@ pub fn update_passkey_use(
     expected_sign_count: i64,
     change: &PasskeyUse,
 ) -> StoreResult<usize> {
-    Ok(diesel::update(passkeys::table)
-        .filter(passkeys::id.eq(id))
-        .filter(passkeys::sign_count.eq(expected_sign_count))
-        .set(change)
-        .execute(conn)?)
+    Ok(prepared![
+        "UPDATE passkeys SET sign_count = ", ", backup_eligible = ", ", backup_state = ",
+        ", last_used_at = ", ", counter_flagged_at = ", " WHERE id = ", " AND sign_count = ", "";
+        bind::<BigInt, _>(change.sign_count),
+        bind::<Bool, _>(change.backup_eligible),
+        bind::<Bool, _>(change.backup_state),
+        bind::<Nullable<Timestamp>, _>(change.last_used_at),
+        bind::<Nullable<Timestamp>, _>(change.counter_flagged_at),
+        bind::<Text, _>(id),
+        bind::<BigInt, _>(expected_sign_count)
+    ]
+    .execute(conn)?)
 }
 
 pub fn rename_passkey(

@@ -1,8 +1,10 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
+use super::prepared::{bind, prepared};
 use super::schema::browser_sessions;
 use super::{DbConn, StoreResult};
+use diesel::sql_types::{Text, Timestamp};
 
 /// A signed-in browser. The cookie holds a random token; only its SHA-256 is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -103,12 +105,14 @@ pub fn end_session_by_token_hash(
     token_hash: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<usize> {
-    Ok(diesel::update(browser_sessions::table)
-        .filter(browser_sessions::tenant_id.eq(tenant_id))
-        .filter(browser_sessions::token_hash.eq(token_hash))
-        .filter(browser_sessions::ended_at.is_null())
-        .set(browser_sessions::ended_at.eq(now))
-        .execute(conn)?)
+    Ok(prepared![
+        "UPDATE browser_sessions SET ended_at = ",
+        " WHERE tenant_id = ", " AND token_hash = ", " AND ended_at IS NULL";
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(tenant_id),
+        bind::<Text, _>(token_hash)
+    ]
+    .execute(conn)?)
 }
 
 pub fn end_user_sessions(

@@ -5,8 +5,10 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
+use super::prepared::{bind, prepared};
 use super::schema::{refresh_token_families, refresh_tokens, revoked_access_tokens};
 use super::{DbConn, StoreResult, per_backend};
+use diesel::sql_types::{Text, Timestamp};
 
 /// Everything issued from one authorization: every rotation stays in the family, so reuse of
 /// any member revokes all of them.
@@ -82,12 +84,14 @@ pub fn update_refresh_token_rotated(
     token_hash: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<bool> {
-    let rotated = diesel::update(refresh_tokens::table)
-        .filter(refresh_tokens::tenant_id.eq(tenant_id))
-        .filter(refresh_tokens::token_hash.eq(token_hash))
-        .filter(refresh_tokens::rotated_at.is_null())
-        .set(refresh_tokens::rotated_at.eq(now))
-        .execute(conn)?;
+    let rotated = prepared![
+        "UPDATE refresh_tokens SET rotated_at = ",
+        " WHERE tenant_id = ", " AND token_hash = ", " AND rotated_at IS NULL";
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(tenant_id),
+        bind::<Text, _>(token_hash)
+    ]
+    .execute(conn)?;
     Ok(rotated == 1)
 }
 

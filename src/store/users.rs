@@ -1,8 +1,10 @@
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
+use super::prepared::{bind, prepared};
 use super::schema::{password_credentials, users};
 use super::{DbConn, StoreResult};
+use diesel::sql_types::{Text, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -136,11 +138,13 @@ pub fn record_login(
     id: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<()> {
-    diesel::update(users::table)
-        .filter(users::tenant_id.eq(tenant_id))
-        .filter(users::id.eq(id))
-        .set(users::last_login_at.eq(now))
-        .execute(conn)?;
+    prepared![
+        "UPDATE users SET last_login_at = ", " WHERE tenant_id = ", " AND id = ", "";
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(tenant_id),
+        bind::<Text, _>(id)
+    ]
+    .execute(conn)?;
     Ok(())
 }
 
