@@ -128,6 +128,7 @@ bench_peer() {
   kill "$pid"
 }
 
+taskset -c 1 "$DRIVER" floor >> "$OUT/summary.jsonl"
 if wants postgres || wants postgres-2cores; then
   start_pg
   trap '${PG_STOP:-true} > /dev/null 2>&1 || true' EXIT
@@ -150,6 +151,8 @@ import json, sys
 print(f'{"run":58} {"req/s":>8} {"p50 ms":>7} {"p99 ms":>7} {"CPU µs/req":>10} {"errors":>6}')
 for line in open(sys.argv[1]):
     d = json.loads(line)
+    if "floor_us" in d:
+        print(f'{d["label"]:58} {d["floor_us"]:>8.1f} µs'); continue
     if "rss_mb" in d:
         print(f'{d["label"]:58} {d["rss_mb"]:>8} MB'); continue
     print(f'{d["label"]:58} {d["rps"]:>8.0f} {d["p50_ms"]:>7.2f} {d["p99_ms"]:>7.2f} {d["cpu_us_per_request"]:>10.0f} {d["errors"]:>6}')
