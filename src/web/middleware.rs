@@ -1,6 +1,7 @@
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
 use tracing::Span;
@@ -58,10 +59,24 @@ impl RootSpanBuilder for RequestSpan {
         }
     }
 
+    /// Replaces tracing-actix-web's per-error event (its `emit_event_on_error` feature is
+    /// off), which logged every 4xx as a warning and every 503 as an error: a client's
+    /// mistakes and load shedding are expected (the auth events and metrics count them), and
+    /// a flood of bad requests must not become a flood of log lines. Internal errors are
+    /// logged with their detail where they happen; this adds the status.
     fn on_request_end<B: MessageBody>(
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
+        let status = match outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
         DefaultRootSpanBuilder::on_request_end(span, outcome);
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(status = status.as_u16(), "request failed");
+        } else if status.is_client_error() || status.is_server_error() {
+            tracing::debug!(status = status.as_u16(), "request refused");
+        }
     }
 }
