@@ -2,12 +2,12 @@
 //! redemption issued is recorded so a replay can revoke it.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::authorization_codes;
 use super::{DbConn, StoreResult};
-use diesel::sql_types::{Nullable, Text, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]

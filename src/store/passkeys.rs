@@ -1,10 +1,10 @@
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::passkeys;
 use super::{DbConn, StoreResult};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 
 /// P1: every stored field of a passkey. `credential` is the verifier's state (webauthn-rs
 /// `Credential` JSON); the columns beside it are the source of truth for counter and flags.

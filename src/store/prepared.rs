@@ -74,6 +74,7 @@ macro_rules! binds_for_tuple {
     };
 }
 
+binds_for_tuple!(A 0, B 1);
 binds_for_tuple!(A 0, B 1, C 2);
 binds_for_tuple!(A 0, B 1, C 2, D 3);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4);
@@ -116,6 +117,7 @@ mod tests {
     use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
     use super::bind;
+    use crate::store::DbConn;
 
     /// A connection that counts the statements it prepares to keep.
     fn counting_connection() -> (SqliteConnection, Arc<AtomicUsize>) {
@@ -165,5 +167,23 @@ mod tests {
                 ("b".to_string(), 1, None)
             ]
         );
+    }
+
+    /// Through the multi-backend connection every query goes through, too.
+    #[test]
+    fn a_prepared_update_is_prepared_once_through_the_multi_backend_connection() {
+        let (conn, cached) = counting_connection();
+        let mut conn = DbConn::Sqlite(conn);
+        for note in ["first", "second"] {
+            let changed = super::prepared![
+                "UPDATE t SET note = ", " WHERE id = ", "";
+                bind::<Text, _>(note),
+                bind::<Text, _>("b")
+            ]
+            .execute(&mut conn)
+            .expect("update");
+            assert_eq!(changed, 1);
+        }
+        assert_eq!(cached.load(Ordering::SeqCst), 1, "prepared once, reused");
     }
 }

@@ -1,10 +1,10 @@
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::browser_sessions;
 use super::{DbConn, StoreResult};
-use diesel::sql_types::{Text, Timestamp};
 
 /// A signed-in browser. The cookie holds a random token; only its SHA-256 is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

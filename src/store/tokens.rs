@@ -3,12 +3,12 @@
 //! one leaves a row (its `jti`, until it expires).
 
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::{refresh_token_families, refresh_tokens, revoked_access_tokens};
 use super::{DbConn, StoreResult, per_backend};
-use diesel::sql_types::{Text, Timestamp};
 
 /// Everything issued from one authorization: every rotation stays in the family, so reuse of
 /// any member revokes all of them.

@@ -1,10 +1,10 @@
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::{password_credentials, users};
 use super::{DbConn, StoreResult};
-use diesel::sql_types::{Text, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
