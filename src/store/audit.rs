@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::schema::{audit_events, audit_reviews};
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, per_backend};
 
 /// One security event. Rows are only ever inserted (reviews live in `audit_reviews`).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -23,9 +23,9 @@ pub struct AuditEvent {
 }
 
 pub fn insert_audit_event(conn: &mut DbConn, event: &AuditEvent) -> StoreResult<()> {
-    diesel::insert_into(audit_events::table)
+    per_backend!(conn, |c| diesel::insert_into(audit_events::table)
         .values(event)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 

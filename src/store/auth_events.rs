@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::schema::auth_events;
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, per_backend};
 
 /// One authentication attempt, for the migration metrics (X1–X5).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -22,9 +22,9 @@ pub struct AuthEvent {
 }
 
 pub fn insert_auth_event(conn: &mut DbConn, event: &AuthEvent) -> StoreResult<()> {
-    diesel::insert_into(auth_events::table)
+    per_backend!(conn, |c| diesel::insert_into(auth_events::table)
         .values(event)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 

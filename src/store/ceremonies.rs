@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::schema::webauthn_ceremonies;
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, per_backend};
 
 /// WebAuthn ceremony state, kept server-side (never in a cookie) so any node can finish
 /// what another started; consumed once.
@@ -21,9 +21,9 @@ pub struct Ceremony {
 }
 
 pub fn insert_ceremony(conn: &mut DbConn, ceremony: &Ceremony) -> StoreResult<()> {
-    diesel::insert_into(webauthn_ceremonies::table)
+    per_backend!(conn, |c| diesel::insert_into(webauthn_ceremonies::table)
         .values(ceremony)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -35,23 +35,23 @@ pub fn find_live_ceremony(
     id: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<Ceremony>> {
-    Ok(webauthn_ceremonies::table
+    Ok(per_backend!(conn, |c| webauthn_ceremonies::table
         .filter(webauthn_ceremonies::id.eq(id))
         .filter(webauthn_ceremonies::tenant_id.eq(tenant_id))
         .filter(webauthn_ceremonies::expires_at.gt(now))
         .select(Ceremony::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Deletes the ceremony; `false` when it was already consumed (a replay or a race).
 pub fn consume_ceremony(conn: &mut DbConn, tenant_id: &str, id: &str) -> StoreResult<bool> {
-    let deleted = diesel::delete(
+    let deleted = per_backend!(conn, |c| diesel::delete(
         webauthn_ceremonies::table
             .filter(webauthn_ceremonies::id.eq(id))
             .filter(webauthn_ceremonies::tenant_id.eq(tenant_id)),
     )
-    .execute(conn)?;
+    .execute(c))?;
     Ok(deleted == 1)
 }
 

@@ -7,7 +7,7 @@ use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::authorization_codes;
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, per_backend};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]
@@ -33,9 +33,9 @@ pub struct AuthorizationCode {
 }
 
 pub fn insert_code(conn: &mut DbConn, code: &AuthorizationCode) -> StoreResult<()> {
-    diesel::insert_into(authorization_codes::table)
+    per_backend!(conn, |c| diesel::insert_into(authorization_codes::table)
         .values(code)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -44,12 +44,12 @@ pub fn find_code(
     tenant_id: &str,
     code_hash: &str,
 ) -> StoreResult<Option<AuthorizationCode>> {
-    Ok(authorization_codes::table
+    Ok(per_backend!(conn, |c| authorization_codes::table
         .filter(authorization_codes::tenant_id.eq(tenant_id))
         .filter(authorization_codes::code_hash.eq(code_hash))
         .select(AuthorizationCode::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Claims the code for one redemption: true only for the first caller, also when two
@@ -60,14 +60,14 @@ pub fn update_code_redeemed(
     code_hash: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<bool> {
-    let claimed = prepared![
+    let claimed = per_backend!(conn, |c| prepared![
         "UPDATE authorization_codes SET redeemed_at = ",
         " WHERE tenant_id = ", " AND code_hash = ", " AND redeemed_at IS NULL";
         bind::<Timestamp, _>(now),
         bind::<Text, _>(tenant_id),
         bind::<Text, _>(code_hash)
     ]
-    .execute(conn)?;
+    .execute(c))?;
     Ok(claimed == 1)
 }
 
@@ -79,7 +79,7 @@ pub fn update_code_issued(
     access_jti: &str,
     access_expires_at: PrimitiveDateTime,
 ) -> StoreResult<()> {
-    prepared![
+    per_backend!(conn, |c| prepared![
         "UPDATE authorization_codes SET issued_family_id = ", ", issued_access_jti = ",
         ", issued_access_expires_at = ", " WHERE tenant_id = ", " AND code_hash = ", "";
         bind::<Nullable<Text>, _>(family_id),
@@ -88,7 +88,7 @@ pub fn update_code_issued(
         bind::<Text, _>(tenant_id),
         bind::<Text, _>(code_hash)
     ]
-    .execute(conn)?;
+    .execute(c))?;
     Ok(())
 }
 

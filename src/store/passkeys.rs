@@ -4,7 +4,7 @@ use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::passkeys;
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, per_backend};
 
 /// P1: every stored field of a passkey. `credential` is the verifier's state (webauthn-rs
 /// `Credential` JSON); the columns beside it are the source of truth for counter and flags.
@@ -46,12 +46,12 @@ pub fn list_user_passkeys(
     tenant_id: &str,
     user_id: &str,
 ) -> StoreResult<Vec<Passkey>> {
-    Ok(passkeys::table
+    Ok(per_backend!(conn, |c| passkeys::table
         .filter(passkeys::tenant_id.eq(tenant_id))
         .filter(passkeys::user_id.eq(user_id))
         .order(passkeys::created_at.asc())
         .select(Passkey::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Credential ids are unique across tenants, so this finds at most one passkey anywhere.
@@ -59,11 +59,11 @@ pub fn find_passkey_by_credential_id(
     conn: &mut DbConn,
     credential_id: &str,
 ) -> StoreResult<Option<Passkey>> {
-    Ok(passkeys::table
+    Ok(per_backend!(conn, |c| passkeys::table
         .filter(passkeys::credential_id.eq(credential_id))
         .select(Passkey::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn find_user_passkey(
@@ -99,7 +99,7 @@ pub fn update_passkey_use(
     expected_sign_count: i64,
     change: &PasskeyUse,
 ) -> StoreResult<usize> {
-    Ok(prepared![
+    Ok(per_backend!(conn, |c| prepared![
         "UPDATE passkeys SET sign_count = ", ", backup_eligible = ", ", backup_state = ",
         ", last_used_at = ", ", counter_flagged_at = ", " WHERE id = ", " AND sign_count = ", "";
         bind::<BigInt, _>(change.sign_count),
@@ -110,7 +110,7 @@ pub fn update_passkey_use(
         bind::<Text, _>(id),
         bind::<BigInt, _>(expected_sign_count)
     ]
-    .execute(conn)?)
+    .execute(c))?)
 }
 
 pub fn rename_passkey(

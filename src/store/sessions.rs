@@ -4,7 +4,7 @@ use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::browser_sessions;
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, per_backend};
 
 /// A signed-in browser. The cookie holds a random token; only its SHA-256 is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -32,9 +32,9 @@ pub struct BrowserSession {
 }
 
 pub fn insert_session(conn: &mut DbConn, session: &BrowserSession) -> StoreResult<()> {
-    diesel::insert_into(browser_sessions::table)
+    per_backend!(conn, |c| diesel::insert_into(browser_sessions::table)
         .values(session)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -105,14 +105,14 @@ pub fn end_session_by_token_hash(
     token_hash: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<usize> {
-    Ok(prepared![
+    Ok(per_backend!(conn, |c| prepared![
         "UPDATE browser_sessions SET ended_at = ",
         " WHERE tenant_id = ", " AND token_hash = ", " AND ended_at IS NULL";
         bind::<Timestamp, _>(now),
         bind::<Text, _>(tenant_id),
         bind::<Text, _>(token_hash)
     ]
-    .execute(conn)?)
+    .execute(c))?)
 }
 
 pub fn end_user_sessions(

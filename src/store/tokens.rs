@@ -45,16 +45,16 @@ pub struct RefreshToken {
 }
 
 pub fn insert_family(conn: &mut DbConn, family: &RefreshTokenFamily) -> StoreResult<()> {
-    diesel::insert_into(refresh_token_families::table)
+    per_backend!(conn, |c| diesel::insert_into(refresh_token_families::table)
         .values(family)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
 pub fn insert_refresh_token(conn: &mut DbConn, token: &RefreshToken) -> StoreResult<()> {
-    diesel::insert_into(refresh_tokens::table)
+    per_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
         .values(token)
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -64,7 +64,7 @@ pub fn find_refresh_token(
     tenant_id: &str,
     token_hash: &str,
 ) -> StoreResult<Option<(RefreshToken, RefreshTokenFamily)>> {
-    Ok(refresh_tokens::table
+    Ok(per_backend!(conn, |c| refresh_tokens::table
         .inner_join(
             refresh_token_families::table.on(refresh_token_families::id
                 .eq(refresh_tokens::family_id)
@@ -73,8 +73,8 @@ pub fn find_refresh_token(
         .filter(refresh_tokens::tenant_id.eq(tenant_id))
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select((RefreshToken::as_select(), RefreshTokenFamily::as_select()))
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Marks a token used: true only for the first caller (a concurrent second use is reuse).
@@ -84,14 +84,14 @@ pub fn update_refresh_token_rotated(
     token_hash: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<bool> {
-    let rotated = prepared![
+    let rotated = per_backend!(conn, |c| prepared![
         "UPDATE refresh_tokens SET rotated_at = ",
         " WHERE tenant_id = ", " AND token_hash = ", " AND rotated_at IS NULL";
         bind::<Timestamp, _>(now),
         bind::<Text, _>(tenant_id),
         bind::<Text, _>(token_hash)
     ]
-    .execute(conn)?;
+    .execute(c))?;
     Ok(rotated == 1)
 }
 

@@ -4,7 +4,7 @@ use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::{password_credentials, users};
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, per_backend};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -36,12 +36,12 @@ pub fn insert_user(conn: &mut DbConn, user: &User) -> StoreResult<()> {
 }
 
 pub fn find_user(conn: &mut DbConn, tenant_id: &str, id: &str) -> StoreResult<Option<User>> {
-    Ok(users::table
+    Ok(per_backend!(conn, |c| users::table
         .filter(users::tenant_id.eq(tenant_id))
         .filter(users::id.eq(id))
         .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn find_user_by_email(
@@ -49,12 +49,12 @@ pub fn find_user_by_email(
     tenant_id: &str,
     email: &str,
 ) -> StoreResult<Option<User>> {
-    Ok(users::table
+    Ok(per_backend!(conn, |c| users::table
         .filter(users::tenant_id.eq(tenant_id))
         .filter(users::email.eq(email))
         .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn list_users(conn: &mut DbConn, tenant_id: &str) -> StoreResult<Vec<User>> {
@@ -138,13 +138,13 @@ pub fn record_login(
     id: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<()> {
-    prepared![
+    per_backend!(conn, |c| prepared![
         "UPDATE users SET last_login_at = ", " WHERE tenant_id = ", " AND id = ", "";
         bind::<Timestamp, _>(now),
         bind::<Text, _>(tenant_id),
         bind::<Text, _>(id)
     ]
-    .execute(conn)?;
+    .execute(c))?;
     Ok(())
 }
 
@@ -154,12 +154,12 @@ pub fn find_password_hash(
     tenant_id: &str,
     user_id: &str,
 ) -> StoreResult<Option<String>> {
-    Ok(password_credentials::table
+    Ok(per_backend!(conn, |c| password_credentials::table
         .filter(password_credentials::tenant_id.eq(tenant_id))
         .filter(password_credentials::user_id.eq(user_id))
         .select(password_credentials::phc_hash)
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn insert_password_hash(
