@@ -62,12 +62,12 @@ pub fn find_session(
     tenant_id: &str,
     id: &str,
 ) -> StoreResult<Option<BrowserSession>> {
-    Ok(browser_sessions::table
+    Ok(per_backend!(conn, |c| browser_sessions::table
         .filter(browser_sessions::tenant_id.eq(tenant_id))
         .filter(browser_sessions::id.eq(id))
         .select(BrowserSession::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn touch_session(
