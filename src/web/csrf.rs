@@ -20,7 +20,12 @@ use crate::crypto::{MasterKey, constant_time_eq, random_token};
 #[derive(Clone)]
 pub struct BrowserSecret(pub String);
 
+/// Empty without a secret (an API call that brought no CSRF cookie): an empty token never
+/// matches, so no fixed token exists that a request without the cookie could present.
 pub fn anonymous_token(key: &MasterKey, browser_secret: &str) -> String {
+    if browser_secret.is_empty() {
+        return String::new();
+    }
     URL_SAFE_NO_PAD.encode(key.mac(format!("csrf|{browser_secret}").as_bytes()))
 }
 
@@ -129,6 +134,14 @@ mod tests {
         assert!(!serves_pages("/t/acme/jwks.json"));
         assert!(!serves_pages("/t/acme/oauth2/token"));
         assert!(!serves_pages("/static/app.css"));
+    }
+
+    #[test]
+    fn a_request_without_the_csrf_cookie_has_no_token_to_match() {
+        let key = MasterKey::generate();
+        assert_eq!(anonymous_token(&key, ""), "");
+        assert!(!token_matches(&anonymous_token(&key, ""), &[""]));
+        assert!(!anonymous_token(&key, "a-browser-secret-of-enough-length").is_empty());
     }
 
     #[test]
