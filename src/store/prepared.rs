@@ -74,9 +74,7 @@ macro_rules! binds_for_tuple {
     };
 }
 
-binds_for_tuple!(A 0, B 1);
 binds_for_tuple!(A 0, B 1, C 2);
-binds_for_tuple!(A 0, B 1, C 2, D 3);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 
@@ -143,11 +141,10 @@ mod tests {
         let (mut conn, cached) = counting_connection();
         for n in [5i64, 6] {
             let changed = super::prepared![
-                "UPDATE t SET n = ", ", note = ", " WHERE id = ", " AND n < ", "";
+                "UPDATE t SET n = ", ", note = ", " WHERE id = ", "";
                 bind::<BigInt, _>(n),
                 bind::<Text, _>("set"),
-                bind::<Text, _>("a"),
-                bind::<BigInt, _>(n)
+                bind::<Text, _>("a")
             ]
             .execute(&mut conn)
             .expect("update");
@@ -176,9 +173,10 @@ mod tests {
         let mut conn = DbConn::Sqlite(conn);
         for note in ["first", "second"] {
             let changed = super::prepared![
-                "UPDATE t SET note = ", " WHERE id = ", "";
+                "UPDATE t SET note = ", " WHERE id = ", " AND n = ", "";
                 bind::<Text, _>(note),
-                bind::<Text, _>("b")
+                bind::<Text, _>("b"),
+                bind::<BigInt, _>(1)
             ]
             .execute(&mut conn)
             .expect("update");
