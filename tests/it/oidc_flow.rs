@@ -149,6 +149,13 @@ backend_test! {
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256"]));
         assert_eq!(doc["end_session_endpoint"], format!("{}/oauth2/logout", rp.issuer(&app)));
+        // Only pages mint the CSRF cookie: protocol endpoints answer a cookie-less client without one.
+        for path in [rp.path("/.well-known/openid-configuration"), rp.path("/jwks.json")] {
+            let fresh = reqwest::get(app.url(&path)).await.unwrap();
+            assert!(fresh.headers().get("set-cookie").is_none(), "{path} set a cookie");
+        }
+        let page = reqwest::get(app.url("/t/acme/login")).await.unwrap();
+        assert!(page.headers().get("set-cookie").is_some(), "the login page mints the CSRF cookie");
         let rfc8414: Value = app.get("/.well-known/oauth-authorization-server/t/acme").await.json().await.unwrap();
         assert_eq!(rfc8414, doc);
 
