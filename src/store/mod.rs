@@ -5,6 +5,7 @@ mod migrations;
 mod pool;
 pub(crate) mod prepared;
 pub mod schema;
+mod writer;
 
 pub mod audit;
 pub mod auth_events;
@@ -72,6 +73,8 @@ pub enum StoreError {
     Schema(#[from] SchemaError),
     #[error("a blocking database task failed: {0}")]
     Task(String),
+    #[error("the write was not committed: {0}")]
+    Commit(String),
 }
 
 impl StoreError {
@@ -99,9 +102,16 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
 {
     type Manager = <DbConn as Connection>::TransactionManager;
+    let begin_immediate = match conn {
+        DbConn::Sqlite(c) => !in_transaction_already(c)?,
+        DbConn::Postgres(_) => false,
+    };
     match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Postgres(_) => Manager::begin_transaction(conn)?,
+        DbConn::Sqlite(c) if begin_immediate => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        // PostgreSQL, or a savepoint inside the SQLite writer's batch.
+        _ => Manager::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {
@@ -117,24 +127,32 @@ where
     }
 }
 
-/// The database handle shared by every request: a pool plus, on SQLite, the single-writer
-/// lock. SQLite allows one writer; a deferred transaction that reads and then writes can fail
+fn in_transaction_already(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<bool> {
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some())
+}
+
+/// The database handle shared by every request: a pool plus, on SQLite, the single writer.
+/// SQLite allows one writer; a deferred transaction that reads and then writes can fail
 /// with SQLITE_BUSY when another writer committed in between, and `busy_timeout` cannot help
-/// there. Serialising write transactions in the process removes that failure mode; taking
-/// the write lock at the start of each transaction (see [`in_transaction`]) removes it
-/// between processes too (the CLI beside a running server).
+/// there. Requests' writes therefore go through one writer thread that commits them in
+/// batches (`writer.rs`), and the process's other writers (CLI, background work) take turns
+/// with it through `write_lock`; taking the write lock at the start of each transaction (see
+/// [`in_transaction`]) removes that failure between processes too (the CLI beside a running
+/// server).
 ///
-/// Requests wait for a connection slot (and on SQLite for the writer's turn) asynchronously,
-/// before a blocking thread is taken: the blocking pool then holds about as many threads as
-/// there are connections, instead of one parked thread per waiting request (which under load
-/// costs more in thread switches and memory than the queries themselves).
+/// Reads (and PostgreSQL's writes) wait for a connection slot asynchronously, before a
+/// blocking thread is taken: the blocking pool then holds about as many threads as there are
+/// connections, instead of one parked thread per waiting request (which under load costs
+/// more in thread switches and memory than the queries themselves).
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<pool::ConnectionManager>,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
     slots: Arc<Semaphore>,
-    writer_turn: Option<Arc<Semaphore>>,
+    writer: Option<Arc<writer::Writer>>,
 }
 
 impl Store {
@@ -157,14 +175,20 @@ impl Store {
             .connection_timeout(std::time::Duration::from_secs(10))
             .build_unchecked(manager);
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        let writer_turn = (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
+        let writer = match &write_lock {
+            Some(lock) => Some(Arc::new(
+                writer::Writer::start(pool::ConnectionManager::new(url.clone()), lock.clone())
+                    .map_err(|e| StoreError::Task(format!("starting the database writer: {e}")))?,
+            )),
+            None => None,
+        };
         Ok((
             Store {
                 pool,
                 backend,
                 write_lock,
                 slots: Arc::new(Semaphore::new(pool_size.max(1) as usize)),
-                writer_turn,
+                writer,
             },
             status,
         ))
@@ -191,22 +215,21 @@ impl Store {
         .await
     }
 
-    /// Runs `f` in one transaction on the blocking pool: everything it writes commits together
-    /// or not at all.
+    /// Runs `f` in one transaction (on SQLite, a savepoint of the writer's batch): everything
+    /// it writes commits together or not at all, and the result comes back once committed.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let turn = match &self.writer_turn {
-            Some(turn) => Some(admit(turn).await?),
-            None => None,
-        };
+        if let Some(writer) = &self.writer {
+            return writer.write(f).await;
+        }
         let slot = admit(&self.slots).await?;
         let store = self.clone();
         run_blocking(move || {
-            let _admitted = (turn, slot);
+            let _slot = slot;
             store.write_blocking(f)
         })
         .await

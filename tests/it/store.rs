@@ -96,6 +96,42 @@ backend_test! {
 }
 
 backend_test! {
+    /// Concurrent writes (which SQLite's writer commits in batches): each failing one rolls
+    /// back its own writes and nothing else, and every successful one is committed.
+    async fn concurrent_writes_succeed_or_fail_each_on_its_own(backend) {
+        let app = TestApp::spawn(backend).await;
+        let writes = (0..24).map(|i| {
+            let store = app.state.store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |conn| {
+                        let slug = Slug::parse(&format!("org-{i}")).unwrap();
+                        tenants::create_tenant(conn, &slug, None, T0)?;
+                        if i % 3 == 0 {
+                            return Err(TenantError::InvalidName);
+                        }
+                        Ok(())
+                    })
+                    .await
+            })
+        });
+        let results = futures_util::future::join_all(writes).await;
+        for (i, result) in results.into_iter().enumerate() {
+            assert_eq!(result.unwrap().is_ok(), i % 3 != 0, "write {i}");
+        }
+        let mut kept: Vec<String> = (app.state.store.read(tenants::list_tenants).await.unwrap())
+            .into_iter()
+            .map(|t| t.slug)
+            .collect();
+        kept.sort();
+        let mut expected: Vec<String> =
+            (0..24).filter(|i| i % 3 != 0).map(|i| format!("org-{i}")).collect();
+        expected.sort();
+        assert_eq!(kept, expected);
+    }
+}
+
+backend_test! {
     /// O1: the schema itself refuses a row that points at another tenant's user.
     async fn the_database_refuses_rows_that_cross_tenants(backend) {
         let app = TestApp::spawn(backend).await;
