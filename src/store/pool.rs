@@ -140,13 +140,16 @@ impl ConnectionManager {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL: readers never block the writer; synchronous=NORMAL is durable across a
-                // process crash (the WAL is in the OS), not across power loss.
+                // process crash (the WAL is in the OS), not across power loss. No mmap: a
+                // connection drops its page cache, and with it its whole mapping (munmap, a
+                // TLB shootdown on every core), at each read after another connection's
+                // commit — under sign-in load that cost more than reading pages with pread.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000;
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;
-                     PRAGMA mmap_size = 268435456;
+                     PRAGMA mmap_size = 0;
                      PRAGMA cache_size = -8192;
                      PRAGMA temp_store = MEMORY;",
                 )?;
