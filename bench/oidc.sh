@@ -14,7 +14,8 @@
 # refresh on PostgreSQL. Server CPU per request comes from /proc/<pid>/stat (utime+stime)
 # before and after each run. Environment: DUR (seconds per oha run, default 10), CONNS
 # (default 64), COUNT (code exchanges per algorithm, default 20000), OUT (results dir),
-# RUNS (which parts, default "sqlite postgres postgres-2cores peer": pick some to iterate).
+# RUNS (which parts, default "sqlite postgres postgres-2cores peer": pick some to iterate),
+# BENCH_BIN (another passgate binary, e.g. a `--profile profiling` build to record with perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,7 +36,7 @@ mkdir -p "$WORK" "$OUT"
 chmod 777 "$WORK"
 
 cargo build --release --bin passgate --example oidc_bench 2>&1 | tail -1
-BIN=$CARGO_TARGET_DIR/release/passgate
+BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release/passgate}
 DRIVER=$CARGO_TARGET_DIR/release/examples/oidc_bench
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
