@@ -153,7 +153,7 @@ fn run(queue: &mpsc::Receiver<Box<dyn Job>>, manager: &ConnectionManager, lock: 
             };
             match commit_batch(c, std::mem::take(&mut batch)) {
                 Batch::Done => {}
-                // The connection's transaction state is unknown: start afresh with a new one.
+                // The connection's state is unknown: the rest runs on a new one.
                 Batch::Broken { not_run } => {
                     conn = None;
                     batch = not_run;
@@ -165,8 +165,8 @@ fn run(queue: &mpsc::Receiver<Box<dyn Job>>, manager: &ConnectionManager, lock: 
 
 enum Batch {
     Done,
-    /// A job panicked or left the transaction broken; the batch was rolled back, and the
-    /// jobs after it are still to run.
+    /// A job panicked or left the transaction broken (the batch was rolled back, and the
+    /// jobs after it are still to run), or the connection is unusable.
     Broken {
         not_run: Vec<Box<dyn Job>>,
     },
@@ -178,7 +178,7 @@ fn commit_batch(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) -> Batch {
     {
         let e = StoreError::from(e);
         batch.into_iter().for_each(|job| job.abandon(&e));
-        return Batch::Done;
+        return settled(conn);
     }
     let mode = if batch.len() == 1 {
         Mode::Alone
@@ -219,7 +219,18 @@ fn commit_batch(conn: &mut DbConn, batch: Vec<Box<dyn Job>>) -> Batch {
     };
     ran.into_iter()
         .for_each(|r| (r.deliver)(commit_failure.as_ref()));
-    Batch::Done
+    settled(conn)
+}
+
+/// A connection left inside a transaction (a failed rollback) or with a broken transaction
+/// manager would refuse every later batch: it is replaced.
+fn settled(conn: &mut DbConn) -> Batch {
+    match depth(conn) {
+        Ok(None) => Batch::Done,
+        _ => Batch::Broken {
+            not_run: Vec::new(),
+        },
+    }
 }
 
 fn sqlite_of(conn: &mut DbConn) -> &mut diesel::SqliteConnection {
@@ -351,6 +362,17 @@ mod tests {
         assert!(matches!(commit_batch(&mut conn, not_run), Batch::Done));
         assert_eq!(rows(&mut conn), [3]);
         assert!(replies[2].try_recv().unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_connection_left_in_a_transaction_is_replaced() {
+        let mut conn = database();
+        assert!(matches!(settled(&mut conn), Batch::Done));
+        AnsiTransactionManager::begin_transaction_sql(sqlite_of(&mut conn), "BEGIN").unwrap();
+        assert!(matches!(
+            settled(&mut conn),
+            Batch::Broken { not_run } if not_run.is_empty()
+        ));
     }
 
     #[test]
