@@ -7,6 +7,8 @@ use super::{DbConn, StoreResult, per_backend};
 /// One security event. Rows are only ever inserted (reviews live in `audit_reviews`).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
+// None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
+#[diesel(treat_none_as_default_value = false)]
 pub struct AuditEvent {
     pub id: String,
     pub tenant_id: Option<String>,

@@ -7,6 +7,8 @@ use super::{DbConn, StoreResult, per_backend};
 /// One authentication attempt, for the migration metrics (X1–X5).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = auth_events)]
+// None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
+#[diesel(treat_none_as_default_value = false)]
 pub struct AuthEvent {
     pub id: String,
     pub tenant_id: String,

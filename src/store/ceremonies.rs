@@ -8,6 +8,8 @@ use super::{DbConn, StoreResult, per_backend};
 /// what another started; consumed once.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = webauthn_ceremonies)]
+// None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
+#[diesel(treat_none_as_default_value = false)]
 pub struct Ceremony {
     pub id: String,
     pub tenant_id: String,

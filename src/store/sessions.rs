@@ -9,6 +9,8 @@ use super::{DbConn, StoreResult, per_backend};
 /// A signed-in browser. The cookie holds a random token; only its SHA-256 is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = browser_sessions)]
+// None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
+#[diesel(treat_none_as_default_value = false)]
 pub struct BrowserSession {
     pub id: String,
     pub token_hash: String,

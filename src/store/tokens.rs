@@ -14,6 +14,8 @@ use super::{DbConn, StoreResult, per_backend};
 /// any member revokes all of them.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_token_families)]
+// None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
+#[diesel(treat_none_as_default_value = false)]
 pub struct RefreshTokenFamily {
     pub id: String,
     pub tenant_id: String,
@@ -32,6 +34,8 @@ pub struct RefreshTokenFamily {
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
+// None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
+#[diesel(treat_none_as_default_value = false)]
 pub struct RefreshToken {
     pub token_hash: String,
     pub tenant_id: String,
