@@ -18,6 +18,7 @@ use super::{Error, Lifetimes, Result};
 use crate::clock::{UtcTime, unix_seconds};
 use crate::crypto::{constant_time_eq, new_id, random_token, sha256_hex};
 use crate::store::DbConn;
+use crate::store::codes::{self, AuthorizationCode};
 use crate::store::tokens::{self as repo, RefreshToken, RefreshTokenFamily};
 use crate::users::status;
 
@@ -161,9 +162,9 @@ fn is_verifier_valid(verifier: &str, challenge: &str) -> bool {
     well_formed & constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }
 
-/// RFC 6749 §4.1.3 with PKCE. The code is claimed first, so whatever follows — a wrong
-/// verifier, another client, an expired code — leaves it burnt; a second redemption revokes
-/// what the first one issued (RFC 6749 §4.1.2).
+/// RFC 6749 §4.1.3 with PKCE. A code is single use whatever happens: a refused redemption
+/// (wrong verifier, another client, an expired code) burns it, and a second redemption
+/// revokes what the first one issued (RFC 6749 §4.1.2).
 pub fn redeem_code(
     conn: &mut DbConn,
     ctx: &Issuer<'_>,
@@ -174,36 +175,17 @@ pub fn redeem_code(
 ) -> Result<Result<TokenResponse>> {
     let refused = |why: &str| Ok(Err(Error::InvalidGrant(why.to_string())));
     let code_hash = sha256_hex(code);
-    let Some(found) = crate::store::codes::find_code(conn, ctx.tenant_id, &code_hash)? else {
+    let Some(found) = codes::find_code(conn, ctx.tenant_id, &code_hash)? else {
         return refused("the code is invalid");
     };
-    if !crate::store::codes::update_code_redeemed(conn, ctx.tenant_id, &code_hash, ctx.now)? {
-        if let Some(family) = &found.issued_family_id {
-            revoke_family(conn, ctx.tenant_id, family, "code_replay", ctx.now)?;
+    if found.redeemed_at.is_some() {
+        return replayed(conn, ctx, &found);
+    }
+    if let Some(why) = redemption_refusal(conn, ctx, client, &found, redirect_uri, verifier)? {
+        if !codes::update_code_redeemed(conn, ctx.tenant_id, &code_hash, ctx.now)? {
+            return reread_replayed(conn, ctx, &code_hash);
         }
-        if let (Some(jti), Some(exp)) = (&found.issued_access_jti, found.issued_access_expires_at) {
-            repo::insert_revoked_access_token(conn, ctx.tenant_id, jti, exp, ctx.now)?;
-        }
-        return refused("the code was already used; the tokens issued for it are revoked");
-    }
-    if found.expires_at <= ctx.now {
-        return refused("the code has expired");
-    }
-    if found.client_id != client.id {
-        return refused("the code was issued to another client");
-    }
-    if redirect_uri != Some(found.redirect_uri.as_str()) {
-        return refused("redirect_uri does not match the authorization request");
-    }
-    match verifier {
-        None => return refused("code_verifier is missing"),
-        Some(v) if !is_verifier_valid(v, &found.code_challenge) => {
-            return refused("code_verifier does not match the code_challenge");
-        }
-        Some(_) => {}
-    }
-    if !is_user_active(conn, ctx.tenant_id, &found.user_id)? {
-        return refused("the user can no longer sign in");
+        return refused(why);
     }
     let auth = Authorization {
         user_id: found.user_id.clone(),
@@ -223,8 +205,8 @@ pub fn redeem_code(
     let id_token = sign_id_token(ctx, client, &auth, found.nonce.clone(), &access.token)?;
     let wants_refresh =
         auth.scopes.contains(scopes::OFFLINE_ACCESS) || client.is_refresh_always_issued;
-    let refresh = if wants_refresh && client.allows_grant(GRANT_REFRESH_TOKEN) {
-        let family = RefreshTokenFamily {
+    let family =
+        (wants_refresh && client.allows_grant(GRANT_REFRESH_TOKEN)).then(|| RefreshTokenFamily {
             id: new_id(),
             tenant_id: ctx.tenant_id.to_string(),
             client_id: client.id.clone(),
@@ -238,29 +220,95 @@ pub fn redeem_code(
             absolute_expires_at: ctx.now + ctx.lifetimes.refresh_absolute,
             revoked_at: None,
             revoked_reason: None,
-        };
-        repo::insert_family(conn, &family)?;
-        let token = insert_refresh_token(conn, ctx, &family, &access)?;
-        Some((family.id, token))
-    } else {
-        None
+        });
+    let issued = codes::Issued {
+        family_id: family.as_ref().map(|f| f.id.as_str()),
+        access_jti: &access.jti,
+        access_expires_at: access.expires_at,
     };
-    crate::store::codes::update_code_issued(
-        conn,
-        ctx.tenant_id,
-        &code_hash,
-        refresh.as_ref().map(|(family, _)| family.as_str()),
-        &access.jti,
-        access.expires_at,
-    )?;
+    // Claimed and recorded in one statement; nothing is written before it, so a redemption
+    // that loses a race leaves nothing behind.
+    if !codes::update_code_redeemed_issuing(conn, ctx.tenant_id, &code_hash, ctx.now, &issued)? {
+        return reread_replayed(conn, ctx, &code_hash);
+    }
+    let refresh_token = match &family {
+        Some(family) => {
+            repo::insert_family(conn, family)?;
+            Some(insert_refresh_token(conn, ctx, family, &access)?)
+        }
+        None => None,
+    };
     Ok(Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
         expires_in: ctx.lifetimes.access_token.whole_seconds(),
         scope: found.scope,
         id_token: Some(id_token),
-        refresh_token: refresh.map(|(_, token)| token),
+        refresh_token,
     }))
+}
+
+/// Why this redemption of an unused code is refused, if it is.
+fn redemption_refusal(
+    conn: &mut DbConn,
+    ctx: &Issuer<'_>,
+    client: &Client,
+    found: &AuthorizationCode,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<Option<&'static str>> {
+    if found.expires_at <= ctx.now {
+        return Ok(Some("the code has expired"));
+    }
+    if found.client_id != client.id {
+        return Ok(Some("the code was issued to another client"));
+    }
+    if redirect_uri != Some(found.redirect_uri.as_str()) {
+        return Ok(Some(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match verifier {
+        None => return Ok(Some("code_verifier is missing")),
+        Some(v) if !is_verifier_valid(v, &found.code_challenge) => {
+            return Ok(Some("code_verifier does not match the code_challenge"));
+        }
+        Some(_) => {}
+    }
+    if !is_user_active(conn, ctx.tenant_id, &found.user_id)? {
+        return Ok(Some("the user can no longer sign in"));
+    }
+    Ok(None)
+}
+
+/// A second redemption: what the first one issued is revoked.
+fn replayed(
+    conn: &mut DbConn,
+    ctx: &Issuer<'_>,
+    code: &AuthorizationCode,
+) -> Result<Result<TokenResponse>> {
+    if let Some(family) = &code.issued_family_id {
+        revoke_family(conn, ctx.tenant_id, family, "code_replay", ctx.now)?;
+    }
+    if let (Some(jti), Some(exp)) = (&code.issued_access_jti, code.issued_access_expires_at) {
+        repo::insert_revoked_access_token(conn, ctx.tenant_id, jti, exp, ctx.now)?;
+    }
+    Ok(Err(Error::InvalidGrant(
+        "the code was already used; the tokens issued for it are revoked".into(),
+    )))
+}
+
+/// Another redemption claimed the code after this one read it (PostgreSQL lets two run at
+/// once): what that one issued is read again, now committed, and revoked.
+fn reread_replayed(
+    conn: &mut DbConn,
+    ctx: &Issuer<'_>,
+    code_hash: &str,
+) -> Result<Result<TokenResponse>> {
+    match codes::find_code(conn, ctx.tenant_id, code_hash)? {
+        Some(code) => replayed(conn, ctx, &code),
+        None => Ok(Err(Error::InvalidGrant("the code is invalid".into()))),
+    }
 }
 
 fn insert_refresh_token(

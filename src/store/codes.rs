@@ -11,6 +11,8 @@ use super::{DbConn, StoreResult, per_backend};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]
+// None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
+#[diesel(treat_none_as_default_value = false)]
 pub struct AuthorizationCode {
     pub code_hash: String,
     pub tenant_id: String,
@@ -71,25 +73,35 @@ pub fn update_code_redeemed(
     Ok(claimed == 1)
 }
 
-pub fn update_code_issued(
+/// Claims the code and records what its redemption issues, in one statement: true only for
+/// the first caller, also when two redemptions race.
+pub fn update_code_redeemed_issuing(
     conn: &mut DbConn,
     tenant_id: &str,
     code_hash: &str,
-    family_id: Option<&str>,
-    access_jti: &str,
-    access_expires_at: PrimitiveDateTime,
-) -> StoreResult<()> {
-    per_backend!(conn, |c| prepared![
-        "UPDATE authorization_codes SET issued_family_id = ", ", issued_access_jti = ",
-        ", issued_access_expires_at = ", " WHERE tenant_id = ", " AND code_hash = ", "";
-        bind::<Nullable<Text>, _>(family_id),
-        bind::<Text, _>(access_jti),
-        bind::<Timestamp, _>(access_expires_at),
+    now: PrimitiveDateTime,
+    issued: &Issued<'_>,
+) -> StoreResult<bool> {
+    let claimed = per_backend!(conn, |c| prepared![
+        "UPDATE authorization_codes SET redeemed_at = ", ", issued_family_id = ",
+        ", issued_access_jti = ", ", issued_access_expires_at = ", " WHERE tenant_id = ",
+        " AND code_hash = ", " AND redeemed_at IS NULL";
+        bind::<Timestamp, _>(now),
+        bind::<Nullable<Text>, _>(issued.family_id),
+        bind::<Text, _>(issued.access_jti),
+        bind::<Timestamp, _>(issued.access_expires_at),
         bind::<Text, _>(tenant_id),
         bind::<Text, _>(code_hash)
     ]
     .execute(c))?;
-    Ok(())
+    Ok(claimed == 1)
+}
+
+/// What a redemption issues, recorded on the code so a replay can revoke it.
+pub struct Issued<'a> {
+    pub family_id: Option<&'a str>,
+    pub access_jti: &'a str,
+    pub access_expires_at: PrimitiveDateTime,
 }
 
 /// Codes live 60 seconds; the rows are kept a while longer so a late replay is still

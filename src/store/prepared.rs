@@ -76,6 +76,7 @@ macro_rules! binds_for_tuple {
 
 binds_for_tuple!(A 0, B 1, C 2);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4);
+binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 
 impl<S, B, DB> QueryFragment<DB> for Prepared<S, B>

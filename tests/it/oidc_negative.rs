@@ -138,6 +138,30 @@ backend_test! {
 }
 
 backend_test! {
+    /// Two redemptions of one code at once: one gets tokens, the other is refused, and the
+    /// winner's tokens end up revoked whichever order the database put them in.
+    async fn racing_redemptions_of_one_code_issue_once_and_revoke(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rp = setup(&app, "acme").await;
+        sign_in(&app, &rp).await;
+        let (code, verifier) = authorize_code(&app, &rp, &[]).await;
+        let (a, b) = tokio::join!(
+            redeem(&app, &rp, &code, &verifier),
+            redeem(&app, &rp, &code, &verifier)
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 400]);
+        let winner = if a.0 == 200 { a.1 } else { b.1 };
+        let access = winner["access_token"].as_str().unwrap();
+        assert_eq!(userinfo(&app, &rp, access).await.status(), 401);
+        let refresh = winner["refresh_token"].as_str().unwrap();
+        let (status, body) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    }
+}
+
+backend_test! {
     async fn a_reused_refresh_token_revokes_the_family(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
