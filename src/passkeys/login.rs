@@ -238,11 +238,9 @@ pub async fn verify_login(
             if ceremony.kind == DECOY_KIND {
                 return Err(PasskeyError::UnknownCredential);
             }
-            let passkey = repo::find_passkey_by_credential_id(conn, &credential_id)?
-                .filter(|p| p.tenant_id == tenant)
-                .ok_or(PasskeyError::UnknownCredential)?;
-            let user = crate::store::users::find_user(conn, &tenant, &passkey.user_id)?
-                .ok_or(PasskeyError::UnknownCredential)?;
+            let (passkey, user) =
+                repo::find_tenant_passkey_with_user(conn, &tenant, &credential_id)?
+                    .ok_or(PasskeyError::UnknownCredential)?;
             Ok((ceremony, passkey, user))
         })
         .await?;

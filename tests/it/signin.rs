@@ -91,6 +91,27 @@ backend_test! {
 }
 
 backend_test! {
+    /// O1: a passkey is a credential of its own organisation only — at another tenant of
+    /// the same passgate (same origin, so the signature itself is valid) it is refused.
+    async fn a_passkey_of_one_tenant_cannot_sign_in_at_another(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (_tenant, token) = tenant_with_invite(&app, "ann@example.com").await;
+        app.create_tenant("other").await;
+        let mut key = Crafted::new(&app.address);
+        let res = Browser::new(&app).enroll("acme", &token, &mut key).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let browser = Browser::new(&app);
+        let res = browser.discoverable_login("other", &mut key).await;
+        assert!(res.status().is_client_error(), "{}", res.status());
+        assert!(!res.headers().get_all("set-cookie").iter().any(|v| {
+            v.to_str().unwrap().starts_with("pg-session-other=")
+        }));
+        let res = browser.discoverable_login("acme", &mut key).await;
+        assert_eq!(res.status(), 200, "the same passkey still signs in at its own tenant");
+    }
+}
+
+backend_test! {
     /// S1: the account picker — a discoverable credential signs in without an email.
     async fn a_discoverable_passkey_signs_in_without_an_email(backend) {
         let app = TestApp::spawn(backend).await;
