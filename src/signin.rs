@@ -61,12 +61,17 @@ pub async fn identify(
     state
         .store
         .write(move |conn| {
-            let user = user_repo::find_user_by_email(conn, &tenant_id, email.as_str())?
-                .filter(|u| u.status == status::ACTIVE);
+            let (user, has_password) = match user_repo::find_user_by_email_with_password(
+                conn,
+                &tenant_id,
+                email.as_str(),
+            )? {
+                Some((user, hash)) if user.status == status::ACTIVE => (Some(user), hash.is_some()),
+                _ => (None, false),
+            };
             // The same queries run for an unknown email, so the answer takes as long (P3).
             let probe = user.as_ref().map_or(NO_SUCH_USER, |u| u.id.as_str());
             let owned = crate::store::passkeys::list_user_passkeys(conn, &tenant_id, probe)?;
-            let has_password = user_repo::find_password_hash(conn, &tenant_id, probe)?.is_some();
             let mode = if user.is_some() && owned.is_empty() && has_password {
                 "password"
             } else {
@@ -394,13 +399,7 @@ pub async fn password_login(
     let (tenant, address) = (tenant_id.to_string(), email.to_string());
     let found = state
         .store
-        .read(move |conn| {
-            let Some(user) = user_repo::find_user_by_email(conn, &tenant, &address)? else {
-                return Ok::<_, StoreError>(None);
-            };
-            let hash = user_repo::find_password_hash(conn, &tenant, &user.id)?;
-            Ok(Some((user, hash)))
-        })
+        .read(move |conn| user_repo::find_user_by_email_with_password(conn, &tenant, &address))
         .await?;
     let usable = found.filter(|(user, hash)| {
         user.status == status::ACTIVE && !user.is_password_disabled && hash.is_some()

@@ -57,6 +57,26 @@ pub fn find_user_by_email(
         .optional())?)
 }
 
+/// The account an email names here, with its password hash if it has one: the sign-in's
+/// lookup, one statement.
+pub fn find_user_by_email_with_password(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    email: &str,
+) -> StoreResult<Option<(User, Option<String>)>> {
+    Ok(per_backend!(conn, |c| users::table
+        .left_join(
+            password_credentials::table.on(password_credentials::tenant_id
+                .eq(users::tenant_id)
+                .and(password_credentials::user_id.eq(users::id))),
+        )
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::email.eq(email))
+        .select((User::as_select(), password_credentials::phc_hash.nullable()))
+        .first(c)
+        .optional())?)
+}
+
 pub fn list_users(conn: &mut DbConn, tenant_id: &str) -> StoreResult<Vec<User>> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant_id))
