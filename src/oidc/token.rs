@@ -162,6 +162,12 @@ fn is_verifier_valid(verifier: &str, challenge: &str) -> bool {
     well_formed & constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }
 
+/// A grant refused with `invalid_grant` (RFC 6749 §5.2); the transaction still commits, so
+/// a burnt code or a revoked family stays so.
+fn refused(why: &str) -> Result<Result<TokenResponse>> {
+    Ok(Err(Error::InvalidGrant(why.to_string())))
+}
+
 /// RFC 6749 §4.1.3 with PKCE. A code is single use whatever happens: a refused redemption
 /// (wrong verifier, another client, an expired code) burns it, and a second redemption
 /// revokes what the first one issued (RFC 6749 §4.1.2).
@@ -173,7 +179,6 @@ pub fn redeem_code(
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
 ) -> Result<Result<TokenResponse>> {
-    let refused = |why: &str| Ok(Err(Error::InvalidGrant(why.to_string())));
     let code_hash = sha256_hex(code);
     let Some(found) = codes::find_code(conn, ctx.tenant_id, &code_hash)? else {
         return refused("the code is invalid");
@@ -293,9 +298,7 @@ fn replayed(
     if let (Some(jti), Some(exp)) = (&code.issued_access_jti, code.issued_access_expires_at) {
         repo::insert_revoked_access_token(conn, ctx.tenant_id, jti, exp, ctx.now)?;
     }
-    Ok(Err(Error::InvalidGrant(
-        "the code was already used; the tokens issued for it are revoked".into(),
-    )))
+    refused("the code was already used; the tokens issued for it are revoked")
 }
 
 /// Another redemption claimed the code after this one read it (PostgreSQL lets two run at
@@ -307,7 +310,7 @@ fn reread_replayed(
 ) -> Result<Result<TokenResponse>> {
     match codes::find_code(conn, ctx.tenant_id, code_hash)? {
         Some(code) => replayed(conn, ctx, &code),
-        None => Ok(Err(Error::InvalidGrant("the code is invalid".into()))),
+        None => refused("the code is invalid"),
     }
 }
 
@@ -349,7 +352,6 @@ pub fn refresh(
     refresh_token: &str,
     scope: Option<&str>,
 ) -> Result<Result<TokenResponse>> {
-    let refused = |why: &str| Ok(Err(Error::InvalidGrant(why.to_string())));
     let token_hash = sha256_hex(refresh_token);
     let Some((token, family)) = repo::find_refresh_token(conn, ctx.tenant_id, &token_hash)? else {
         return refused("the refresh token is invalid");

@@ -60,11 +60,11 @@ pub fn find_passkey_by_credential_id(
     conn: &mut DbConn,
     credential_id: &str,
 ) -> StoreResult<Option<Passkey>> {
-    Ok(per_backend!(conn, |c| passkeys::table
+    Ok(passkeys::table
         .filter(passkeys::credential_id.eq(credential_id))
         .select(Passkey::as_select())
-        .first(c)
-        .optional())?)
+        .first(conn)
+        .optional()?)
 }
 
 /// The passkey a credential id names in this tenant, with its owner: the sign-in's lookup,

@@ -75,7 +75,6 @@ macro_rules! binds_for_tuple {
 }
 
 binds_for_tuple!(A 0, B 1, C 2);
-binds_for_tuple!(A 0, B 1, C 2, D 3, E 4);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 
@@ -96,7 +95,8 @@ impl<S: 'static, B> QueryId for Prepared<S, B> {
 
 impl<S, B, Conn> RunQueryDsl<Conn> for Prepared<S, B> {}
 
-/// `prepared!["UPDATE t SET a = ", " WHERE id = ", ""; bind::<Text, _>(a), bind::<Text, _>(id)]`:
+/// `prepared!["UPDATE t SET a = ", " WHERE id = ", " AND b = ", ""; bind::<Text, _>(a),
+/// bind::<Text, _>(id), bind::<BigInt, _>(b)]`:
 /// fragments and values alternate, fragment first. Each use is its own statement type.
 macro_rules! prepared {
     [$($part:literal),+ ; $($value:expr),+ $(,)?] => {{

@@ -49,12 +49,12 @@ pub fn find_user_by_email(
     tenant_id: &str,
     email: &str,
 ) -> StoreResult<Option<User>> {
-    Ok(per_backend!(conn, |c| users::table
+    Ok(users::table
         .filter(users::tenant_id.eq(tenant_id))
         .filter(users::email.eq(email))
         .select(User::as_select())
-        .first(c)
-        .optional())?)
+        .first(conn)
+        .optional()?)
 }
 
 /// The account an email names here, with its password hash if it has one: the sign-in's
@@ -174,12 +174,12 @@ pub fn find_password_hash(
     tenant_id: &str,
     user_id: &str,
 ) -> StoreResult<Option<String>> {
-    Ok(per_backend!(conn, |c| password_credentials::table
+    Ok(password_credentials::table
         .filter(password_credentials::tenant_id.eq(tenant_id))
         .filter(password_credentials::user_id.eq(user_id))
         .select(password_credentials::phc_hash)
-        .first(c)
-        .optional())?)
+        .first(conn)
+        .optional()?)
 }
 
 pub fn insert_password_hash(
