@@ -1,12 +1,19 @@
 //! Compact JWS for our own tokens. The protected header of each key is serialised once (it
 //! only depends on the key and the token type), so signing a token costs one JSON
 //! serialisation of the claims and one signature.
+//!
+//! ES256 signs with OpenSSL's ECDSA directly on a SHA-256 digest: josekit's signer goes through
+//! `EVP_DigestSign`, whose per-call algorithm fetches in OpenSSL 3 cost about a quarter of the
+//! signature (31 vs 24 µs on this machine type), and every token endpoint pays it.
 
 use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jws::{JwsSigner, JwsVerifier};
+use openssl::ec::EcKey;
+use openssl::ecdsa::EcdsaSig;
+use openssl::pkey::Private;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -56,11 +63,37 @@ impl TokenType {
     }
 }
 
+/// The private half of a signing key.
+pub enum PrivateKey {
+    /// A P-256 key for ES256.
+    P256(EcKey<Private>),
+    /// Any other algorithm, through josekit.
+    Other(Box<dyn JwsSigner>),
+}
+
+impl PrivateKey {
+    fn sign(&self, input: &[u8]) -> Result<Vec<u8>> {
+        let failed = |e: &dyn std::fmt::Display| Error::Keys(e.to_string());
+        match self {
+            PrivateKey::P256(key) => {
+                use sha2::{Digest, Sha256};
+                let signature =
+                    EcdsaSig::sign(&Sha256::digest(input), key).map_err(|e| failed(&e))?;
+                // RFC 7518 §3.4: R and S as 32-byte big-endian integers, concatenated.
+                let mut raw = signature.r().to_vec_padded(32).map_err(|e| failed(&e))?;
+                raw.extend(signature.s().to_vec_padded(32).map_err(|e| failed(&e))?);
+                Ok(raw)
+            }
+            PrivateKey::Other(signer) => signer.sign(input).map_err(|e| failed(&e)),
+        }
+    }
+}
+
 /// A private key ready to sign, with its pre-encoded headers.
 pub struct Signer {
     pub kid: String,
     pub alg: Alg,
-    signer: Box<dyn JwsSigner>,
+    key: PrivateKey,
     id_token_header: String,
     access_token_header: String,
 }
@@ -77,13 +110,13 @@ fn encode_header(alg: Alg, kid: &str, typ: TokenType) -> String {
 }
 
 impl Signer {
-    pub fn new(kid: String, alg: Alg, signer: Box<dyn JwsSigner>) -> Signer {
+    pub fn new(kid: String, alg: Alg, key: PrivateKey) -> Signer {
         Signer {
             id_token_header: encode_header(alg, &kid, TokenType::IdToken),
             access_token_header: encode_header(alg, &kid, TokenType::AccessToken),
             kid,
             alg,
-            signer,
+            key,
         }
     }
 
@@ -97,10 +130,7 @@ impl Signer {
         token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        let signature = self
-            .signer
-            .sign(token.as_bytes())
-            .map_err(|e| Error::Keys(e.to_string()))?;
+        let signature = self.key.sign(token.as_bytes())?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
@@ -176,4 +206,42 @@ pub fn at_hash(access_token: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use josekit::jwk::KeyPair;
+    use josekit::jws::ES256;
+
+    use super::*;
+
+    /// Our ES256 signatures are what any JOSE library expects: josekit's own verifier accepts
+    /// them. Hundreds of them, so some have an R or S with leading zero bytes (1 in 128 each),
+    /// which must still be padded to 32 bytes.
+    #[test]
+    fn es256_signatures_verify_with_josekit() {
+        let pair = ES256.generate_key_pair().unwrap();
+        let der = pair.to_der_private_key();
+        let key = openssl::pkey::PKey::private_key_from_der(&der)
+            .unwrap()
+            .ec_key()
+            .unwrap();
+        let signer = Signer::new("k1".into(), Alg::Es256, PrivateKey::P256(key));
+        let verifier = ES256.verifier_from_jwk(&pair.to_jwk_public_key()).unwrap();
+        let mut verifiers = Verifiers::default();
+        verifiers
+            .0
+            .insert("k1".into(), (Alg::Es256, Box::new(verifier.clone())));
+        for i in 0..400 {
+            let claims = serde_json::json!({ "sub": "user", "n": i });
+            let token = signer.sign(TokenType::AccessToken, &claims).unwrap();
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            assert_eq!(signature.len(), 64);
+            verifier.verify(input.as_bytes(), &signature).unwrap();
+            let decoded: serde_json::Value =
+                verify(&token, TokenType::AccessToken, &verifiers).unwrap();
+            assert_eq!(decoded, claims);
+        }
+    }
 }

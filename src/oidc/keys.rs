@@ -10,7 +10,7 @@ use josekit::jwk::Jwk;
 use josekit::jws::{ES256, RS256};
 use time::Duration;
 
-use super::jwt::{Alg, Signer, Verifiers};
+use super::jwt::{Alg, PrivateKey, Signer, Verifiers};
 use super::{Error, Lifetimes, Result};
 use crate::clock::UtcTime;
 use crate::config::OidcSettings;
@@ -96,6 +96,16 @@ fn generate_key(
     })
 }
 
+/// The OpenSSL key behind a private P-256 JWK (josekit checks the JWK's type and curve).
+fn p256_private_key(jwk: &Jwk) -> Result<openssl::ec::EcKey<openssl::pkey::Private>> {
+    ES256.signer_from_jwk(jwk).map_err(keys_err)?;
+    let pair = josekit::jwk::alg::ec::EcKeyPair::from_jwk(jwk).map_err(keys_err)?;
+    let der = josekit::jwk::KeyPair::to_der_private_key(&pair);
+    openssl::pkey::PKey::private_key_from_der(&der)
+        .and_then(|key| key.ec_key())
+        .map_err(keys_err)
+}
+
 fn is_signing(key: &SigningKey, now: UtcTime) -> bool {
     key.sign_from <= now && key.retired_at.is_none_or(|r| r > now)
 }
@@ -124,11 +134,13 @@ fn build(keys: &[SigningKey], master_key: &MasterKey, now: UtcTime) -> Result<Te
                 .decrypt(&key.private_jwk_encrypted)
                 .map_err(keys_err)?;
             let jwk = Jwk::from_bytes(plain).map_err(keys_err)?;
-            let signer: Box<dyn josekit::jws::JwsSigner> = match alg {
-                Alg::Es256 => Box::new(ES256.signer_from_jwk(&jwk).map_err(keys_err)?),
-                Alg::Rs256 => Box::new(RS256.signer_from_jwk(&jwk).map_err(keys_err)?),
+            let private = match alg {
+                Alg::Es256 => PrivateKey::P256(p256_private_key(&jwk)?),
+                Alg::Rs256 => {
+                    PrivateKey::Other(Box::new(RS256.signer_from_jwk(&jwk).map_err(keys_err)?))
+                }
             };
-            signers.insert(alg, Signer::new(key.kid.clone(), alg, signer));
+            signers.insert(alg, Signer::new(key.kid.clone(), alg, private));
         }
     }
     let valid_until = keys
