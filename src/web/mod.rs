@@ -33,20 +33,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::get_readyz))
         .route("/static/{file}", web::get().to(assets::get_static))
         .configure(oidc::configure)
+        // One scope for everything under a tenant: its pattern is matched once, and the
+        // routes inside it are mostly literal paths, compared as strings.
         .service(
             web::scope("/t/{tenant}")
+                .configure(oidc::configure_tenant)
                 .route("/login", web::get().to(login::get_login))
                 .route("/signout", web::post().to(login::post_signout))
                 .route("/enroll", web::get().to(enroll::get_enroll))
-                .route(
-                    "/admin/api/users/{id}/recovery",
-                    web::post().to(admin::post_user_recovery),
-                )
                 .route("/admin/api/audit", web::get().to(admin::get_audit))
-                .route(
-                    "/admin/api/audit/{id}/review",
-                    web::post().to(admin::post_review),
-                )
                 .route("/recover", web::get().to(recover::get_recover))
                 .route("/recover/link", web::get().to(enroll::get_recovery_link))
                 .route("/api/recover/code", web::post().to(recover::post_code))
@@ -61,18 +56,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/account/device-link",
                     web::post().to(account::post_device_link),
-                )
-                .route(
-                    "/account/passkeys/{id}/rename",
-                    web::post().to(account::post_rename),
-                )
-                .route(
-                    "/account/passkeys/{id}/remove",
-                    web::get().to(account::get_remove),
-                )
-                .route(
-                    "/account/passkeys/{id}/remove",
-                    web::post().to(account::post_remove),
                 )
                 .route("/api/login/identify", web::post().to(login::post_identify))
                 .route(
@@ -90,7 +73,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/api/passkeys/start",
                     web::post().to(enroll::post_additional_start),
                 )
-                .route("/api/passkeys/finish", web::post().to(enroll::post_finish)),
+                .route("/api/passkeys/finish", web::post().to(enroll::post_finish))
+                // Patterns with a parameter are matched by regex: after the literal paths.
+                .route(
+                    "/admin/api/users/{id}/recovery",
+                    web::post().to(admin::post_user_recovery),
+                )
+                .route(
+                    "/admin/api/audit/{id}/review",
+                    web::post().to(admin::post_review),
+                )
+                .route(
+                    "/account/passkeys/{id}/rename",
+                    web::post().to(account::post_rename),
+                )
+                .route(
+                    "/account/passkeys/{id}/remove",
+                    web::get().to(account::get_remove),
+                )
+                .route(
+                    "/account/passkeys/{id}/remove",
+                    web::post().to(account::post_remove),
+                ),
         )
         .default_service(web::to(not_found));
 }

@@ -1,6 +1,6 @@
-//! HTTP endpoints of the OpenID Connect provider. Every route sits under `/t/{tenant}` (plus
-//! the RFC 8414 metadata path); registered resource by resource, never as a `/t/{tenant}`
-//! scope, so the sign-in pages' routes under the same prefix stay reachable.
+//! HTTP endpoints of the OpenID Connect provider. Every route sits in the one `/t/{tenant}`
+//! scope the sign-in pages share (a second scope with that prefix would hide the first's
+//! routes), plus the RFC 8414 metadata path.
 
 mod authorize;
 mod cors;
@@ -21,50 +21,52 @@ use crate::oidc::keys::{self, TenantKeys};
 use crate::oidc::{Lifetimes, token::Issuer};
 use crate::store::tenants::Tenant;
 
+/// The RFC 8414 metadata path, the one OIDC route outside `/t/{tenant}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/t/{tenant}/.well-known/openid-configuration")
-            .wrap(from_fn(cors::cors))
-            .route(web::get().to(documents::get_discovery)),
-    )
-    .service(
         web::resource("/.well-known/oauth-authorization-server/t/{tenant}")
             .wrap(from_fn(cors::cors))
             .route(web::get().to(documents::get_discovery)),
+    );
+}
+
+/// The provider's routes inside the `/t/{tenant}` scope.
+pub fn configure_tenant(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/.well-known/openid-configuration")
+            .wrap(from_fn(cors::cors))
+            .route(web::get().to(documents::get_discovery)),
     )
     .service(
-        web::resource("/t/{tenant}/jwks.json")
+        web::resource("/jwks.json")
             .wrap(from_fn(cors::cors))
             .route(web::get().to(documents::get_jwks)),
     )
     .service(
-        web::resource("/t/{tenant}/oauth2/authorize")
+        web::resource("/oauth2/authorize")
             .route(web::get().to(authorize::get_authorize))
             .route(web::post().to(authorize::post_authorize)),
     )
-    .service(web::resource("/t/{tenant}/consent").route(web::post().to(authorize::post_consent)))
+    .service(web::resource("/consent").route(web::post().to(authorize::post_consent)))
     .service(
-        web::resource("/t/{tenant}/oauth2/token")
+        web::resource("/oauth2/token")
             .wrap(from_fn(cors::cors))
             .route(web::post().to(token::post_token)),
     )
     .service(
-        web::resource("/t/{tenant}/oauth2/userinfo")
+        web::resource("/oauth2/userinfo")
             .wrap(from_fn(cors::cors))
             .route(web::get().to(userinfo::get_userinfo))
             .route(web::post().to(userinfo::post_userinfo)),
     )
+    .service(web::resource("/oauth2/introspect").route(web::post().to(token::post_introspect)))
     .service(
-        web::resource("/t/{tenant}/oauth2/introspect")
-            .route(web::post().to(token::post_introspect)),
-    )
-    .service(
-        web::resource("/t/{tenant}/oauth2/revoke")
+        web::resource("/oauth2/revoke")
             .wrap(from_fn(cors::cors))
             .route(web::post().to(token::post_revoke)),
     )
     .service(
-        web::resource("/t/{tenant}/oauth2/logout")
+        web::resource("/oauth2/logout")
             .route(web::get().to(logout::get_logout))
             .route(web::post().to(logout::post_logout)),
     );
