@@ -65,17 +65,17 @@ impl TokenType {
 
 /// The private half of a signing key.
 pub enum PrivateKey {
-    /// A P-256 key for ES256.
-    P256(EcKey<Private>),
-    /// Any other algorithm, through josekit.
-    Other(Box<dyn JwsSigner>),
+    /// A P-256 key, signed with directly.
+    Es256(EcKey<Private>),
+    /// An RSA key, through josekit (the RSA private operation is nearly all of its cost).
+    Rs256(Box<dyn JwsSigner>),
 }
 
 impl PrivateKey {
     fn sign(&self, input: &[u8]) -> Result<Vec<u8>> {
         let failed = |e: &dyn std::fmt::Display| Error::Keys(e.to_string());
         match self {
-            PrivateKey::P256(key) => {
+            PrivateKey::Es256(key) => {
                 use sha2::{Digest, Sha256};
                 let signature =
                     EcdsaSig::sign(&Sha256::digest(input), key).map_err(|e| failed(&e))?;
@@ -84,7 +84,7 @@ impl PrivateKey {
                 raw.extend(signature.s().to_vec_padded(32).map_err(|e| failed(&e))?);
                 Ok(raw)
             }
-            PrivateKey::Other(signer) => signer.sign(input).map_err(|e| failed(&e)),
+            PrivateKey::Rs256(signer) => signer.sign(input).map_err(|e| failed(&e)),
         }
     }
 }
@@ -226,7 +226,7 @@ mod tests {
             .unwrap()
             .ec_key()
             .unwrap();
-        let signer = Signer::new("k1".into(), Alg::Es256, PrivateKey::P256(key));
+        let signer = Signer::new("k1".into(), Alg::Es256, PrivateKey::Es256(key));
         let verifier = ES256.verifier_from_jwk(&pair.to_jwk_public_key()).unwrap();
         let mut verifiers = Verifiers::default();
         verifiers

@@ -135,9 +135,9 @@ fn build(keys: &[SigningKey], master_key: &MasterKey, now: UtcTime) -> Result<Te
                 .map_err(keys_err)?;
             let jwk = Jwk::from_bytes(plain).map_err(keys_err)?;
             let private = match alg {
-                Alg::Es256 => PrivateKey::P256(p256_private_key(&jwk)?),
+                Alg::Es256 => PrivateKey::Es256(p256_private_key(&jwk)?),
                 Alg::Rs256 => {
-                    PrivateKey::Other(Box::new(RS256.signer_from_jwk(&jwk).map_err(keys_err)?))
+                    PrivateKey::Rs256(Box::new(RS256.signer_from_jwk(&jwk).map_err(keys_err)?))
                 }
             };
             signers.insert(alg, Signer::new(key.kid.clone(), alg, private));
