@@ -168,20 +168,6 @@ pub fn record_login(
     Ok(())
 }
 
-/// The argon2id PHC string of a user's password, if the account has one.
-pub fn find_password_hash(
-    conn: &mut DbConn,
-    tenant_id: &str,
-    user_id: &str,
-) -> StoreResult<Option<String>> {
-    Ok(password_credentials::table
-        .filter(password_credentials::tenant_id.eq(tenant_id))
-        .filter(password_credentials::user_id.eq(user_id))
-        .select(password_credentials::phc_hash)
-        .first(conn)
-        .optional()?)
-}
-
 pub fn insert_password_hash(
     conn: &mut DbConn,
     tenant_id: &str,
