@@ -28,7 +28,10 @@ use webauthn_rs_core::proto::{
 };
 
 use authenticator::Crafted;
-use support::{HEADER, Postgres, Server, Stats, cpu_seconds, rss_kib};
+use support::{
+    HEADER, Postgres, Server, Stats, analyze, counts_statements, cpu_seconds, postgres_cpu_seconds,
+    rss_kib,
+};
 
 const USERS: usize = 64;
 const LIMITS: &[(&str, &str)] = &[
@@ -225,19 +228,86 @@ fn wanted(part: &str, group: &[&str]) -> bool {
 const BACKENDS: &[&str] = &["sqlite", "postgres"];
 const KINDS: &[&str] = &["passkey", "password"];
 
-async fn bench_backend(label: &str, database_url: Option<&str>, seconds: u64) {
-    let server = Server::start(database_url, LIMITS, None);
+/// The database a run uses: SQLite (the server's default) or a database in a PostgreSQL
+/// cluster, whose own CPU time is then reported too.
+struct Database<'a> {
+    postgres: Option<(&'a Postgres, String)>,
+}
+
+impl Database<'_> {
+    fn url(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|(_, url)| url.as_str())
+    }
+
+    /// Starts counting a run: PostgreSQL's CPU so far (statement counts start again).
+    fn begin(&self) -> f64 {
+        match &self.postgres {
+            Some((postgres, _)) => {
+                if counts_statements() {
+                    postgres.take_statement_calls();
+                }
+                postgres_cpu_seconds()
+            }
+            None => 0.0,
+        }
+    }
+
+    /// PostgreSQL's CPU per accepted request, and with `BENCH_PG_STATEMENTS=1` the statements
+    /// each one ran, as lines to print under the table.
+    fn notes(&self, run: &str, stats: &Stats, began: f64) -> Vec<String> {
+        let Some((postgres, _)) = &self.postgres else {
+            return Vec::new();
+        };
+        let cpu_seconds = postgres_cpu_seconds() - began;
+        let per = |x: f64| x / stats.count.max(1) as f64;
+        let mut notes = vec![format!(
+            "{run}: PostgreSQL's processes {:.0} µs CPU per request",
+            per(cpu_seconds) * 1e6
+        )];
+        if counts_statements() {
+            let calls = postgres.take_statement_calls();
+            let total: i64 = calls.iter().map(|c| c.calls).sum();
+            notes.push(format!(
+                "{run}: {:.1} statements per request",
+                per(total as f64)
+            ));
+            notes
+                .push("    per request: calls, µs executing (planning excluded), statement".into());
+            for c in calls.iter().take(25) {
+                let query: String = c.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                notes.push(format!(
+                    "    {:5.2} {:6.1}  {:.120}",
+                    per(c.calls as f64),
+                    per(c.total_ms * 1e3),
+                    query
+                ));
+            }
+        }
+        notes
+    }
+}
+
+async fn bench_backend(label: &str, database: Database<'_>, seconds: u64) {
+    let server = Server::start(database.url(), LIMITS, None);
     println!("\nserver pid {}", server.pid());
     server.cli(&["tenant", "create", "bench"], None);
     let mut clients = enroll_users(&server).await;
+    if let Some(url) = database.url() {
+        analyze(url);
+    }
     if wanted("passkey", KINDS) {
         println!(
             "\n### {label}: passkey logins (email step + assertion + session), {USERS} users\n\n{HEADER}"
         );
+        let mut notes = Vec::new();
         for concurrency in [16, 64] {
+            let began = database.begin();
             let (stats, _) = run(&server, &clients, &Kind::Passkey, concurrency, seconds).await;
-            println!("{}", stats.row(&format!("passkey, {concurrency} clients")));
+            let run_label = format!("passkey, {concurrency} clients");
+            println!("{}", stats.row(&run_label));
+            notes.extend(database.notes(&run_label, &stats, began));
         }
+        print_notes(&notes);
     }
     if !wanted("password", KINDS) {
         return;
@@ -261,7 +331,9 @@ async fn bench_backend(label: &str, database_url: Option<&str>, seconds: u64) {
     println!(
         "\n### {label}: password logins (argon2id m=19 MiB t=2 p=1), 16 users\n\n{HEADER} refused (429/503) |"
     );
+    let mut notes = Vec::new();
     for concurrency in [2, 4, 16] {
+        let began = database.begin();
         let (stats, refused) = run(
             &server,
             &password_clients,
@@ -270,15 +342,21 @@ async fn bench_backend(label: &str, database_url: Option<&str>, seconds: u64) {
             seconds,
         )
         .await;
-        println!(
-            "{} {refused} |",
-            stats.row(&format!("password, {concurrency} clients"))
-        );
+        let run_label = format!("password, {concurrency} clients");
+        println!("{} {refused} |", stats.row(&run_label));
+        notes.extend(database.notes(&run_label, &stats, began));
     }
+    print_notes(&notes);
     println!(
         "\nserver RSS after the runs: {} MiB",
         rss_kib(server.pid()) / 1024
     );
+}
+
+fn print_notes(notes: &[String]) {
+    if !notes.is_empty() {
+        println!("\n{}", notes.join("\n"));
+    }
 }
 
 /// The floors of this machine, measured now, in-process, on one core: the goals are stated as
@@ -356,13 +434,16 @@ fn main() {
         println!("passgate sign-in benchmark: {seconds} s per run, server and load generator sharing this machine's cores");
         print_floors("at the start");
         if wanted("sqlite", BACKENDS) {
-            bench_backend("SQLite", None, seconds).await;
+            bench_backend("SQLite", Database { postgres: None }, seconds).await;
         }
         if wanted("postgres", BACKENDS) {
             match Postgres::start() {
                 Some(pg) => {
                     let url = pg.database("bench");
-                    bench_backend("PostgreSQL (durable commits)", Some(&url), seconds).await;
+                    let database = Database {
+                        postgres: Some((&pg, url)),
+                    };
+                    bench_backend("PostgreSQL (durable commits)", database, seconds).await;
                 }
                 None => println!("\n(PostgreSQL not available here: skipped)"),
             }

@@ -33,6 +33,29 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / clock_ticks_per_second()
 }
 
+/// utime + stime of every `postgres` process, plus what the postmaster has collected from
+/// backends that exited, in seconds: PostgreSQL's share of the machine during a run.
+pub fn postgres_cpu_seconds() -> f64 {
+    let mut ticks = 0.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "postgres" {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        ticks += fields[11..15]
+            .iter()
+            .map(|f| f.parse::<f64>().unwrap_or(0.0))
+            .sum::<f64>();
+    }
+    ticks / clock_ticks_per_second()
+}
+
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
@@ -196,10 +219,13 @@ impl Postgres {
             return None;
         }
         let port = free_port();
-        let opts = format!(
+        let mut opts = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=256MB",
             dir.display()
         );
+        if counts_statements() {
+            opts.push_str(" -c shared_preload_libraries=pg_stat_statements");
+        }
         let ok = as_postgres(&bin, "pg_ctl")
             .args(["start", "-w", "-D"])
             .arg(&dir)
@@ -228,6 +254,11 @@ impl Postgres {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
+        if counts_statements() {
+            admin
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                .unwrap();
+        }
         // The last path segment is the database ("postgres://postgres@…/postgres").
         let base = self
             .url
@@ -235,6 +266,52 @@ impl Postgres {
             .map(|(b, _)| b)
             .unwrap_or(&self.url);
         format!("{base}/{name}")
+    }
+}
+
+/// `BENCH_PG_STATEMENTS=1`: load pg_stat_statements and report the statements per request.
+pub fn counts_statements() -> bool {
+    std::env::var("BENCH_PG_STATEMENTS").is_ok_and(|v| v == "1")
+}
+
+#[derive(diesel::QueryableByName)]
+pub struct StatementCalls {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub calls: i64,
+    /// Time spent executing, in the server (planning excluded), over all calls.
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    pub total_ms: f64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub query: String,
+}
+
+/// Brings the planner's statistics up to date, as autovacuum does about a minute after a
+/// table has grown: a benchmark fills tables from empty within seconds, and plans made for
+/// "empty" can pick an index that scans a whole tenant (the session lookup by token did).
+pub fn analyze(database_url: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    diesel::PgConnection::establish(database_url)
+        .unwrap()
+        .batch_execute("ANALYZE")
+        .unwrap();
+}
+
+impl Postgres {
+    /// Every statement pg_stat_statements has seen in the cluster, with its calls and time,
+    /// the costliest first; then counting starts again.
+    pub fn take_statement_calls(&self) -> Vec<StatementCalls> {
+        use diesel::{Connection, RunQueryDsl};
+        let mut admin = diesel::PgConnection::establish(&self.url).unwrap();
+        let calls = diesel::sql_query(
+            "SELECT calls, total_exec_time AS total_ms, query FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC",
+        )
+        .load(&mut admin)
+        .unwrap();
+        diesel::sql_query("SELECT pg_stat_statements_reset()")
+            .execute(&mut admin)
+            .unwrap();
+        calls
     }
 }
 
