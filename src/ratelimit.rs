@@ -92,23 +92,26 @@ impl RateLimiter {
             .map(|t| UtcTime::new(t.date(), t.time()))
             .unwrap_or(now);
         let expires_at = window_start + time::Duration::seconds(window);
-        let buckets: Vec<(String, u32)> = keys
+        let limits: Vec<(String, u32)> = keys
             .iter()
             .map(|k| match k {
                 Key::Ip(ip) => (format!("{action}|ip|{ip}"), self.settings.per_ip),
                 Key::Identifier(id) => (format!("{action}|id|{id}"), self.settings.per_identifier),
             })
             .collect();
-        let over = store
-            .write(move |conn| {
-                let mut over = false;
-                for (bucket, max) in &buckets {
-                    let hits = rate_limits::hit_window(conn, bucket, window_start, expires_at)?;
-                    over |= hits > i64::from(*max);
-                }
-                Ok::<_, StoreError>(over)
+        let buckets: Vec<String> = limits.iter().map(|(bucket, _)| bucket.clone()).collect();
+        // One statement, committed by itself: the windows are counters (an unlogged table on
+        // PostgreSQL), and the hot row of a busy client IP stays locked only for the update.
+        let counts = store
+            .write_statement(move |conn| {
+                rate_limits::hit_windows(conn, &buckets, window_start, expires_at)
             })
             .await?;
+        let over = limits.iter().any(|(bucket, max)| {
+            counts
+                .iter()
+                .any(|(counted, hits)| counted == bucket && *hits > i64::from(*max))
+        });
         if over {
             Err(RateLimitError::Limited(
                 u64::try_from(start_s + window - now_s).unwrap_or(1).max(1),

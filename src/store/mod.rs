@@ -209,8 +209,7 @@ impl Store {
         let store = self.clone();
         run_blocking(move || {
             let _slot = slot;
-            let mut conn = store.pool.get().map_err(StoreError::from)?;
-            f(&mut conn)
+            store.read_blocking(f)
         })
         .await
     }
@@ -235,6 +234,21 @@ impl Store {
         .await
     }
 
+    /// Runs `f`, which issues exactly one statement, as its own implicit transaction: on
+    /// PostgreSQL without `BEGIN`/`COMMIT` (two round trips fewer); on SQLite through the
+    /// writer, like every write.
+    pub async fn write_statement<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        if self.writer.is_some() {
+            return self.write(f).await;
+        }
+        self.read(f).await
+    }
+
     /// The synchronous form of [`Store::write`], for the CLI and background workers that are
     /// already off the async executor.
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
@@ -247,10 +261,11 @@ impl Store {
             .write_lock
             .as_ref()
             .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        in_transaction(&mut conn, f).map_err(|e| match e {
-            TxError::Domain(e) => e,
-            TxError::Store(e) => E::from(StoreError::from(e)),
-        })
+        conn.run(|conn| in_transaction(conn, f))
+            .map_err(|e| match e {
+                TxError::Domain(e) => e,
+                TxError::Store(e) => E::from(StoreError::from(e)),
+            })
     }
 
     /// The synchronous form of [`Store::read`].
@@ -260,7 +275,7 @@ impl Store {
         E: From<StoreError>,
     {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        f(&mut conn)
+        conn.run(f)
     }
 
     /// Readiness: the database answers and its schema is the one this binary expects.

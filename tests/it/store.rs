@@ -205,3 +205,53 @@ backend_test! {
         assert_eq!(left, 1);
     }
 }
+
+/// A pooled PostgreSQL connection that the server ended (a restart, a failover, an
+/// administrator) costs at most the one request that finds it dead: connections are pinged
+/// before use only when idle or after an error, and a failed ping replaces them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_connection_ended_by_the_server_is_replaced() {
+    if crate::pg::admin_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let ended = {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Ended {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let passgate::store::DatabaseUrl::Postgres(url) = app.database_url() else {
+            unreachable!("a PostgreSQL test app")
+        };
+        let mut admin = diesel::PgConnection::establish(&url).unwrap();
+        let ended: Ended = diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .get_result(&mut admin)
+        .unwrap();
+        ended.n
+    };
+    assert!(ended >= 1, "the server's pooled connections were ended");
+    // Back to back, well inside the window in which a healthy connection is not pinged.
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(app.get("/readyz").await.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "a dead connection is a 503, never a 500: {statuses:?}"
+    );
+    let failed = statuses.iter().filter(|s| **s == 503).count();
+    assert!(
+        failed as i64 <= ended,
+        "each ended connection fails at most one request: {statuses:?}"
+    );
+    assert!(
+        statuses[failed..].iter().all(|s| *s == 200),
+        "once a dead connection failed it is replaced: {statuses:?}"
+    );
+}
