@@ -15,7 +15,9 @@
 # before and after each run. Environment: DUR (seconds per oha run, default 10), CONNS
 # (default 64), COUNT (code exchanges per algorithm, default 20000), OUT (results dir),
 # RUNS (which parts, default "sqlite postgres postgres-2cores peer": pick some to iterate),
-# BENCH_BIN (another passgate binary, e.g. a `--profile profiling` build to record with perf).
+# BENCH_BIN (another passgate binary, e.g. a `--profile profiling` build to record with perf),
+# BENCH_PG_STATEMENTS=1 (the driver's runs on PostgreSQL print their statements per request).
+# On PostgreSQL the driver's runs also report PostgreSQL's own CPU per request ("db µs").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -71,8 +73,10 @@ for line in sys.stdin:
 start_pg() {
   local pgbin=/usr/lib/postgresql/15/bin
   runuser -u postgres -- "$pgbin/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 --locale=C > /dev/null
+  local preload=""
+  [ "${BENCH_PG_STATEMENTS:-}" = 1 ] && preload="-c shared_preload_libraries=pg_stat_statements"
   runuser -u postgres -- "$pgbin/pg_ctl" start -w -D "$WORK/pg" -l "$WORK/pg.log" \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $WORK -c max_connections=200" > /dev/null
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $WORK -c max_connections=200 $preload" > /dev/null
   PG_STOP="runuser -u postgres -- $pgbin/pg_ctl stop -D $WORK/pg -m fast"
 }
 
@@ -149,12 +153,13 @@ if wants peer; then bench_peer; fi
 
 python3 - "$OUT/summary.jsonl" << 'PY'
 import json, sys
-print(f'{"run":58} {"req/s":>8} {"p50 ms":>7} {"p99 ms":>7} {"CPU µs/req":>10} {"errors":>6}')
+print(f'{"run":58} {"req/s":>8} {"p50 ms":>7} {"p99 ms":>7} {"CPU µs/req":>10} {"errors":>6} {"db µs/req":>9}')
 for line in open(sys.argv[1]):
     d = json.loads(line)
     if "floor_us" in d:
         print(f'{d["label"]:58} {d["floor_us"]:>8.1f} µs'); continue
     if "rss_mb" in d:
         print(f'{d["label"]:58} {d["rss_mb"]:>8} MB'); continue
-    print(f'{d["label"]:58} {d["rps"]:>8.0f} {d["p50_ms"]:>7.2f} {d["p99_ms"]:>7.2f} {d["cpu_us_per_request"]:>10.0f} {d["errors"]:>6}')
+    db = f'{d["db_cpu_us_per_request"]:>9.0f}' if "db_cpu_us_per_request" in d else ""
+    print(f'{d["label"]:58} {d["rps"]:>8.0f} {d["p50_ms"]:>7.2f} {d["p99_ms"]:>7.2f} {d["cpu_us_per_request"]:>10.0f} {d["errors"]:>6} {db}')
 PY

@@ -173,7 +173,124 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
-fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration, ticks: u64, errors: usize) {
+/// The PostgreSQL database of a run (`PASSGATE_DATABASE_URL`), if it is one: its statistics
+/// are brought up to date before a measured run (as autovacuum would have them in a running
+/// system; tables filled from empty in seconds get plans made for empty tables), and its
+/// processes' CPU is reported beside the server's. With `BENCH_PG_STATEMENTS=1` (and
+/// pg_stat_statements preloaded) the statements per request go to stderr.
+struct Database {
+    url: Option<String>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct StatementCalls {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    calls: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    total_ms: f64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    query: String,
+}
+
+impl Database {
+    fn from_env() -> Database {
+        Database {
+            url: std::env::var("PASSGATE_DATABASE_URL")
+                .ok()
+                .filter(|u| u.starts_with("postgres")),
+        }
+    }
+
+    fn counts_statements() -> bool {
+        std::env::var("BENCH_PG_STATEMENTS").is_ok_and(|v| v == "1")
+    }
+
+    fn execute(&self, sql: &str) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        if let Some(url) = &self.url {
+            diesel::PgConnection::establish(url)
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap();
+        }
+    }
+
+    /// Analyzes, starts counting statements again; returns PostgreSQL's CPU ticks so far.
+    fn before_run(&self) -> u64 {
+        self.execute("ANALYZE");
+        if Self::counts_statements() {
+            self.execute(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()",
+            );
+        }
+        self.url.as_ref().map_or(0, |_| postgres_cpu_ticks())
+    }
+
+    /// PostgreSQL's CPU ticks since `before`; prints the statements per request.
+    fn after_run(&self, before: u64, requests: usize) -> Option<u64> {
+        use diesel::{Connection, RunQueryDsl};
+        let url = self.url.as_ref()?;
+        let ticks = postgres_cpu_ticks() - before;
+        if Self::counts_statements() {
+            let mut conn = diesel::PgConnection::establish(url).unwrap();
+            let calls: Vec<StatementCalls> = diesel::sql_query(
+                "SELECT calls, total_exec_time AS total_ms, query FROM pg_stat_statements \
+                 WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC",
+            )
+            .load(&mut conn)
+            .unwrap();
+            let per = |x: f64| x / requests.max(1) as f64;
+            let total: i64 = calls.iter().map(|c| c.calls).sum();
+            eprintln!(
+                "{:.1} statements per request: calls, µs executing, statement",
+                per(total as f64)
+            );
+            for c in calls.iter().take(20) {
+                let query = c.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                eprintln!(
+                    "  {:5.2} {:6.1}  {:.120}",
+                    per(c.calls as f64),
+                    per(c.total_ms * 1e3),
+                    query
+                );
+            }
+        }
+        Some(ticks)
+    }
+}
+
+/// utime + stime of every `postgres` process, plus what the postmaster collected from
+/// backends that exited.
+fn postgres_cpu_ticks() -> u64 {
+    let mut ticks = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "postgres" {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        ticks += fields[11..15]
+            .iter()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .sum::<u64>();
+    }
+    ticks
+}
+
+fn report(
+    label: &str,
+    mut latencies: Vec<Duration>,
+    elapsed: Duration,
+    ticks: u64,
+    db_ticks: Option<u64>,
+    errors: usize,
+) {
     latencies.sort();
     let n = latencies.len().max(1);
     let pct = |p: f64| {
@@ -183,15 +300,16 @@ fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration, ticks: u
             .unwrap_or_default()
     };
     let cpu_us = ticks as f64 * 10_000.0 / n as f64;
-    println!(
-        "{}",
-        json!({
-            "label": label, "requests": latencies.len(), "errors": errors,
-            "rps": latencies.len() as f64 / elapsed.as_secs_f64(),
-            "p50_ms": pct(0.50).as_secs_f64() * 1e3, "p99_ms": pct(0.99).as_secs_f64() * 1e3,
-            "cpu_us_per_request": cpu_us,
-        })
-    );
+    let mut line = json!({
+        "label": label, "requests": latencies.len(), "errors": errors,
+        "rps": latencies.len() as f64 / elapsed.as_secs_f64(),
+        "p50_ms": pct(0.50).as_secs_f64() * 1e3, "p99_ms": pct(0.99).as_secs_f64() * 1e3,
+        "cpu_us_per_request": cpu_us,
+    });
+    if let Some(db_ticks) = db_ticks {
+        line["db_cpu_us_per_request"] = json!(db_ticks as f64 * 10_000.0 / n as f64);
+    }
+    println!("{line}");
 }
 
 impl Bench {
@@ -286,6 +404,8 @@ impl Bench {
             let codes = Arc::new(std::sync::Mutex::new(std::mem::take(
                 &mut *codes.lock().unwrap(),
             )));
+            let database = Database::from_env();
+            let db_ticks = database.before_run();
             let (start, ticks) = (Instant::now(), cpu_ticks(pid));
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
@@ -317,38 +437,30 @@ impl Bench {
                 all.extend(l);
                 errors += e;
             }
+            let (elapsed, ticks) = (start.elapsed(), cpu_ticks(pid) - ticks);
+            let db_ticks = database.after_run(db_ticks, all.len());
             report(
                 &format!("code exchange, {} ID token", alg.to_uppercase()),
                 all,
-                start.elapsed(),
-                cpu_ticks(pid) - ticks,
+                elapsed,
+                ticks,
+                db_ticks,
                 errors,
             );
         }
     }
 
-    /// Refresh with rotation: every worker follows its own token chain.
-    async fn refresh(self, pid: u32, concurrency: usize, duration: Duration) {
-        let bench = Arc::new(self);
-        let client = bench.setup["es256"].clone();
-        let id = client["id"].as_str().unwrap().to_string();
-        let mut chains = Vec::new();
-        for _ in 0..concurrency {
-            let (code, verifier) = bench.code(&id, "openid offline_access").await;
-            let form = [
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", verifier.as_str()),
-            ];
-            let body = bench.token(&client, &form).await.unwrap();
-            chains.push(body["refresh_token"].as_str().unwrap().to_string());
-        }
-        let (start, ticks) = (Instant::now(), cpu_ticks(pid));
-        let deadline = start + duration;
+    /// Every chain refreshed back to back until `deadline`: the chains' latest tokens, the
+    /// latencies and the errors (a chain that fails stops).
+    async fn follow_chains(
+        self: Arc<Self>,
+        client: &Value,
+        chains: Vec<String>,
+        deadline: Instant,
+    ) -> (Vec<String>, Vec<Duration>, usize) {
         let mut tasks = Vec::new();
         for mut token in chains {
-            let (bench, client) = (bench.clone(), client.clone());
+            let (bench, client) = (self.clone(), client.clone());
             tasks.push(tokio::spawn(async move {
                 let (mut latencies, mut errors) = (Vec::new(), 0);
                 while Instant::now() < deadline {
@@ -370,20 +482,58 @@ impl Bench {
                         }
                     }
                 }
-                (latencies, errors)
+                (token, latencies, errors)
             }));
         }
-        let (mut all, mut errors) = (Vec::new(), 0);
+        let (mut chains, mut all, mut errors) = (Vec::new(), Vec::new(), 0);
         for t in tasks {
-            let (l, e) = t.await.unwrap();
+            let (token, l, e) = t.await.unwrap();
+            chains.push(token);
             all.extend(l);
             errors += e;
         }
+        (chains, all, errors)
+    }
+
+    /// Refresh with rotation: every worker follows its own token chain.
+    async fn refresh(self, pid: u32, concurrency: usize, duration: Duration) {
+        let bench = Arc::new(self);
+        let client = bench.setup["es256"].clone();
+        let id = client["id"].as_str().unwrap().to_string();
+        let mut chains = Vec::new();
+        for _ in 0..concurrency {
+            let (code, verifier) = bench.code(&id, "openid offline_access").await;
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", verifier.as_str()),
+            ];
+            let body = bench.token(&client, &form).await.unwrap();
+            chains.push(body["refresh_token"].as_str().unwrap().to_string());
+        }
+        // Unmeasured warm-up, so that the measured run finds tables of some size (and, on
+        // PostgreSQL, statistics made from them), as in a system that has been running.
+        let warm_up = (duration / 4).min(Duration::from_secs(2));
+        let (chains, _, _) = bench
+            .clone()
+            .follow_chains(&client, chains, Instant::now() + warm_up)
+            .await;
+        let database = Database::from_env();
+        let db_ticks = database.before_run();
+        let (start, ticks) = (Instant::now(), cpu_ticks(pid));
+        let (_, all, errors) = bench
+            .clone()
+            .follow_chains(&client, chains, start + duration)
+            .await;
+        let (elapsed, ticks) = (start.elapsed(), cpu_ticks(pid) - ticks);
+        let db_ticks = database.after_run(db_ticks, all.len());
         report(
             "refresh with rotation",
             all,
-            start.elapsed(),
-            cpu_ticks(pid) - ticks,
+            elapsed,
+            ticks,
+            db_ticks,
             errors,
         );
     }
