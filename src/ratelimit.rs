@@ -103,7 +103,7 @@ impl RateLimiter {
         // One statement, committed by itself: the windows are counters (an unlogged table on
         // PostgreSQL), and the hot row of a busy client IP stays locked only for the update.
         let counts = store
-            .write_statement(move |conn| {
+            .write_autocommit(move |conn| {
                 rate_limits::hit_windows(conn, &buckets, window_start, expires_at)
             })
             .await?;

@@ -1,8 +1,9 @@
 //! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6; OIDC Core §3.1.3) and the
 //! verification of the access tokens it issues.
 //!
-//! Redemption and refresh return `Ok(Err(e))` for a refusal that must still be committed:
-//! the burnt code, the revoked family. An outer `Err` rolls the transaction back.
+//! Redemption returns `Ok(Err(e))` for a refusal that must still be committed (the burnt
+//! code, the revoked family); an outer `Err` rolls the transaction back. Refresh reads, signs
+//! and writes in steps of its own, committing a revoked family before it refuses.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,9 +18,9 @@ use super::scopes::{self, Scopes};
 use super::{Error, Lifetimes, Result};
 use crate::clock::{UtcTime, unix_seconds};
 use crate::crypto::{constant_time_eq, new_id, random_token, sha256_hex};
-use crate::store::DbConn;
 use crate::store::codes::{self, AuthorizationCode};
 use crate::store::tokens::{self as repo, RefreshToken, RefreshTokenFamily};
+use crate::store::{DbConn, Store};
 use crate::users::status;
 
 /// What a grant needs besides the connection.
@@ -165,7 +166,11 @@ fn is_verifier_valid(verifier: &str, challenge: &str) -> bool {
 /// A grant refused with `invalid_grant` (RFC 6749 §5.2); the transaction still commits, so
 /// a burnt code or a revoked family stays so.
 fn refused(why: &str) -> Result<Result<TokenResponse>> {
-    Ok(Err(Error::InvalidGrant(why.to_string())))
+    Ok(Err(invalid_grant(why)))
+}
+
+fn invalid_grant(why: &str) -> Error {
+    Error::InvalidGrant(why.to_string())
 }
 
 /// RFC 6749 §4.1.3 with PKCE. A code is single use whatever happens: a refused redemption
@@ -320,21 +325,29 @@ fn insert_refresh_token(
     family: &RefreshTokenFamily,
     access: &AccessToken,
 ) -> Result<String> {
-    let token = random_token(32);
-    repo::insert_refresh_token(
-        conn,
-        &RefreshToken {
-            token_hash: sha256_hex(&token),
-            tenant_id: ctx.tenant_id.to_string(),
-            family_id: family.id.clone(),
-            created_at: ctx.now,
-            idle_expires_at: (ctx.now + ctx.lifetimes.refresh_idle).min(family.absolute_expires_at),
-            rotated_at: None,
-            access_jti: access.jti.clone(),
-            access_expires_at: access.expires_at,
-        },
-    )?;
+    let (row, token) = next_refresh_token(ctx, family, access);
+    repo::insert_refresh_token(conn, &row)?;
     Ok(token)
+}
+
+/// A new refresh token of `family`, issued with `access`: its row and the token itself.
+fn next_refresh_token(
+    ctx: &Issuer<'_>,
+    family: &RefreshTokenFamily,
+    access: &AccessToken,
+) -> (RefreshToken, String) {
+    let token = random_token(32);
+    let row = RefreshToken {
+        token_hash: sha256_hex(&token),
+        tenant_id: ctx.tenant_id.to_string(),
+        family_id: family.id.clone(),
+        created_at: ctx.now,
+        idle_expires_at: (ctx.now + ctx.lifetimes.refresh_idle).min(family.absolute_expires_at),
+        rotated_at: None,
+        access_jti: access.jti.clone(),
+        access_expires_at: access.expires_at,
+    };
+    (row, token)
 }
 
 fn is_user_active(conn: &mut DbConn, tenant_id: &str, user_id: &str) -> Result<bool> {
@@ -345,37 +358,38 @@ fn is_user_active(conn: &mut DbConn, tenant_id: &str, user_id: &str) -> Result<b
 /// RFC 6749 §6 with rotation (OAuth 2.0 Security BCP §4.14.2): every use returns a new
 /// refresh token; presenting a rotated one again revokes the whole family. No ID token is
 /// issued on refresh (OIDC Core §12.2 makes it optional).
-pub fn refresh(
-    conn: &mut DbConn,
+///
+/// The token, its family and its user are read first and the access token signed outside
+/// any transaction; the rotation itself is one atomic write (on PostgreSQL one statement,
+/// two round trips in all), and a rotation that finds the token already used is reuse.
+pub async fn refresh(
+    store: &Store,
     ctx: &Issuer<'_>,
     client: &Client,
     refresh_token: &str,
     scope: Option<&str>,
-) -> Result<Result<TokenResponse>> {
-    let token_hash = sha256_hex(refresh_token);
-    let Some((token, family)) = repo::find_refresh_token(conn, ctx.tenant_id, &token_hash)? else {
-        return refused("the refresh token is invalid");
+) -> Result<TokenResponse> {
+    let used_hash = sha256_hex(refresh_token);
+    let (tenant_id, hash) = (ctx.tenant_id.to_string(), used_hash.clone());
+    let found = store
+        .read(move |conn| Ok::<_, Error>(repo::find_refresh_grant(conn, &tenant_id, &hash)?))
+        .await?;
+    let Some((token, family, user_status)) = found else {
+        return Err(invalid_grant("the refresh token is invalid"));
     };
     if family.client_id != client.id {
-        return refused("the refresh token was issued to another client");
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if family.revoked_at.is_some() {
-        return refused("the refresh token has been revoked");
+        return Err(invalid_grant("the refresh token has been revoked"));
     }
-    if token.rotated_at.is_some()
-        || !repo::update_refresh_token_rotated(conn, ctx.tenant_id, &token_hash, ctx.now)?
-    {
-        revoke_family(
-            conn,
-            ctx.tenant_id,
-            &family.id,
-            "refresh_token_reuse",
-            ctx.now,
-        )?;
-        return refused("the refresh token was already used; its family is revoked");
+    if token.rotated_at.is_some() {
+        return refuse_reuse(store, ctx, family.id).await;
     }
     if token.idle_expires_at <= ctx.now || family.absolute_expires_at <= ctx.now {
-        return refused("the refresh token has expired");
+        return Err(invalid_grant("the refresh token has expired"));
     }
     let granted = Scopes::parse(&family.scope).unwrap_or_default();
     let scopes = match scope.filter(|s| !s.is_empty()) {
@@ -383,14 +397,14 @@ pub fn refresh(
         Some(raw) => match Scopes::parse(raw) {
             Some(requested) if requested.is_subset(&granted) => requested,
             _ => {
-                return Ok(Err(Error::InvalidScope(
+                return Err(Error::InvalidScope(
                     "a refresh can only narrow the granted scope".into(),
-                )));
+                ));
             }
         },
     };
-    if !is_user_active(conn, ctx.tenant_id, &family.user_id)? {
-        return refused("the user can no longer sign in");
+    if user_status != status::ACTIVE {
+        return Err(invalid_grant("the user can no longer sign in"));
     }
     let scope = scopes.to_param();
     let access = sign_access_token(
@@ -400,15 +414,36 @@ pub fn refresh(
         &scope,
         Some(family.auth_time),
     )?;
-    let next = insert_refresh_token(conn, ctx, &family, &access)?;
-    Ok(Ok(TokenResponse {
+    let (next, next_token) = next_refresh_token(ctx, &family, &access);
+    let now = ctx.now;
+    let rotated = store
+        .write_autocommit(move |conn| {
+            Ok::<_, Error>(repo::rotate_refresh_token(conn, &used_hash, &next, now)?)
+        })
+        .await?;
+    if !rotated {
+        return refuse_reuse(store, ctx, family.id).await;
+    }
+    Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
         expires_in: ctx.lifetimes.access_token.whole_seconds(),
         scope,
         id_token: None,
-        refresh_token: Some(next),
-    }))
+        refresh_token: Some(next_token),
+    })
+}
+
+/// A used refresh token presented again (or rotated by a concurrent request first): the
+/// whole family is revoked, committed, and the grant refused.
+async fn refuse_reuse(store: &Store, ctx: &Issuer<'_>, family_id: String) -> Result<TokenResponse> {
+    let (tenant_id, now) = (ctx.tenant_id.to_string(), ctx.now);
+    store
+        .write(move |conn| revoke_family(conn, &tenant_id, &family_id, "refresh_token_reuse", now))
+        .await?;
+    Err(invalid_grant(
+        "the refresh token was already used; its family is revoked",
+    ))
 }
 
 /// Revokes a refresh-token family and every unexpired access token issued in it.

@@ -234,10 +234,10 @@ impl Store {
         .await
     }
 
-    /// Runs `f`, which issues exactly one statement, as its own implicit transaction: on
-    /// PostgreSQL without `BEGIN`/`COMMIT` (two round trips fewer); on SQLite through the
-    /// writer, like every write.
-    pub async fn write_statement<T, E, F>(&self, f: F) -> Result<T, E>
+    /// Runs `f`, whose writes are atomic by themselves: on PostgreSQL one statement that
+    /// commits on its own, without `BEGIN`/`COMMIT` (two round trips fewer); on SQLite `f`
+    /// runs in the writer's transaction like every write.
+    pub async fn write_autocommit<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,

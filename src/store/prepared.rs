@@ -1,4 +1,4 @@
-//! UPDATE statements written out in SQL, for the ones on hot paths.
+//! Statements written out in SQL, for the ones on hot paths.
 //!
 //! diesel prepares its own UPDATE statements afresh at every call (a changeset may skip
 //! `None` fields, so it never trusts the SQL to repeat) and refuses to cache them even when
@@ -77,6 +77,7 @@ macro_rules! binds_for_tuple {
 binds_for_tuple!(A 0, B 1, C 2);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 impl<S, B, DB> QueryFragment<DB> for Prepared<S, B>
 where

@@ -7,7 +7,7 @@ use diesel::sql_types::{Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
-use super::schema::{refresh_token_families, refresh_tokens, revoked_access_tokens};
+use super::schema::{refresh_token_families, refresh_tokens, revoked_access_tokens, users};
 use super::{DbConn, StoreResult, per_backend};
 
 /// Everything issued from one authorization: every rotation stays in the family, so reuse of
@@ -79,6 +79,93 @@ pub fn find_refresh_token(
         .select((RefreshToken::as_select(), RefreshTokenFamily::as_select()))
         .first(c)
         .optional())?)
+}
+
+/// A refresh token, its family and the status of the family's user, in one statement: what
+/// a refresh checks before it rotates.
+pub fn find_refresh_grant(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    token_hash: &str,
+) -> StoreResult<Option<(RefreshToken, RefreshTokenFamily, String)>> {
+    Ok(per_backend!(conn, |c| refresh_tokens::table
+        .inner_join(
+            refresh_token_families::table.on(refresh_token_families::id
+                .eq(refresh_tokens::family_id)
+                .and(refresh_token_families::tenant_id.eq(refresh_tokens::tenant_id))),
+        )
+        .inner_join(
+            users::table.on(users::id
+                .eq(refresh_token_families::user_id)
+                .and(users::tenant_id.eq(refresh_token_families::tenant_id))),
+        )
+        .filter(refresh_tokens::tenant_id.eq(tenant_id))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((
+            RefreshToken::as_select(),
+            RefreshTokenFamily::as_select(),
+            users::status,
+        ))
+        .first(c)
+        .optional())?)
+}
+
+/// Rotation: marks `used_hash` used and stores `next` in its family, atomically — true only
+/// for the first caller, and only while the family is not revoked (a second use, even a
+/// concurrent one, is reuse). On PostgreSQL one statement that commits by itself; the family
+/// row is share-locked so that a revocation running at the same time either sees `next`
+/// (and revokes its access token) or keeps it from being stored.
+pub fn rotate_refresh_token(
+    conn: &mut DbConn,
+    used_hash: &str,
+    next: &RefreshToken,
+    now: PrimitiveDateTime,
+) -> StoreResult<bool> {
+    if let DbConn::Postgres(c) = conn {
+        let stored = prepared![
+            "WITH used AS (UPDATE refresh_tokens SET rotated_at = ",
+            " WHERE tenant_id = ", " AND token_hash = ",
+            " AND rotated_at IS NULL RETURNING tenant_id, family_id), \
+             family AS (SELECT f.tenant_id, f.id FROM refresh_token_families f \
+             JOIN used ON f.tenant_id = used.tenant_id AND f.id = used.family_id \
+             WHERE f.revoked_at IS NULL FOR SHARE OF f) \
+             INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, created_at, \
+             idle_expires_at, rotated_at, access_jti, access_expires_at) \
+             SELECT ", ", family.tenant_id, family.id, ", ", ", ", NULL, ", ", ",
+            " FROM family";
+            bind::<Timestamp, _>(now),
+            bind::<Text, _>(&next.tenant_id),
+            bind::<Text, _>(used_hash),
+            bind::<Text, _>(&next.token_hash),
+            bind::<Timestamp, _>(next.created_at),
+            bind::<Timestamp, _>(next.idle_expires_at),
+            bind::<Text, _>(&next.access_jti),
+            bind::<Timestamp, _>(next.access_expires_at)
+        ]
+        .execute(c)?;
+        return Ok(stored == 1);
+    }
+    // SQLite has no data-modifying CTE: two statements, inside the writer's transaction, which
+    // no other write interleaves with.
+    if !update_refresh_token_rotated(conn, &next.tenant_id, used_hash, now)? {
+        return Ok(false);
+    }
+    let stored = per_backend!(conn, |c| prepared![
+        "INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, created_at, \
+         idle_expires_at, rotated_at, access_jti, access_expires_at) SELECT ",
+        ", tenant_id, id, ", ", ", ", NULL, ", ", ",
+        " FROM refresh_token_families WHERE tenant_id = ", " AND id = ",
+        " AND revoked_at IS NULL";
+        bind::<Text, _>(&next.token_hash),
+        bind::<Timestamp, _>(next.created_at),
+        bind::<Timestamp, _>(next.idle_expires_at),
+        bind::<Text, _>(&next.access_jti),
+        bind::<Timestamp, _>(next.access_expires_at),
+        bind::<Text, _>(&next.tenant_id),
+        bind::<Text, _>(&next.family_id)
+    ]
+    .execute(c))?;
+    Ok(stored == 1)
 }
 
 /// Marks a token used: true only for the first caller (a concurrent second use is reuse).

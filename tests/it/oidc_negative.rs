@@ -180,6 +180,30 @@ backend_test! {
 }
 
 backend_test! {
+    /// Several refreshes with one token at once (a client retrying, or a thief racing the
+    /// client): one rotation wins, every other use is reuse, and the family ends revoked
+    /// with what the winner was issued.
+    async fn racing_refreshes_of_one_token_rotate_once_and_revoke_the_family(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rp = setup(&app, "acme").await;
+        let first = tokens(&app, &rp).await;
+        let old = first["refresh_token"].as_str().unwrap();
+        let form = [("grant_type", "refresh_token"), ("refresh_token", old)];
+        let answers = futures_util::future::join_all((0..6).map(|_| token(&app, &rp, &form))).await;
+        let winners: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+        assert_eq!(winners.len(), 1, "{answers:?}");
+        for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+            assert_eq!((*status, body["error"].as_str()), (400, Some("invalid_grant")));
+        }
+        let newest = winners[0]["refresh_token"].as_str().unwrap();
+        let (status, _) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", newest)]).await;
+        assert_eq!(status, 400, "the winner's refresh token went with its family");
+        let access = winners[0]["access_token"].as_str().unwrap();
+        assert_eq!(userinfo(&app, &rp, access).await.status(), 401);
+    }
+}
+
+backend_test! {
     async fn a_refresh_token_expires_when_idle(backend) {
         let app = TestApp::builder(backend)
             .settings(|s| s.oidc.refresh_idle_lifetime = std::time::Duration::from_secs(3600))

@@ -166,18 +166,14 @@ pub async fn post_token(
             let refresh_token = form
                 .refresh_token
                 .ok_or_else(|| Error::InvalidRequest("refresh_token is missing".into()))?;
-            state
-                .store
-                .write(move |conn| {
-                    token::refresh(
-                        conn,
-                        &ctx.issuer(),
-                        &client,
-                        &refresh_token,
-                        form.scope.as_deref(),
-                    )
-                })
-                .await??
+            token::refresh(
+                &state.store,
+                &ctx.issuer(),
+                &client,
+                &refresh_token,
+                form.scope.as_deref(),
+            )
+            .await?
         }
     };
     Ok(no_store(HttpResponse::Ok()).json(response))
