@@ -51,43 +51,50 @@ pub async fn identify(
     email: &Email,
     now: UtcTime,
 ) -> Result<IdentifyAnswer, SignInError> {
-    let (passkeys, key) = (state.passkeys.clone(), state.master_key.clone());
     let policy = state
         .policies
         .get(&state.store, tenant_id)
         .await
         .map_err(PasskeyError::from)?;
-    let (tenant_id, email) = (tenant_id.to_string(), email.clone());
-    state
+    let (tenant, address) = (tenant_id.to_string(), email.clone());
+    // The same queries run for an unknown email, so the answer takes as long (P3).
+    let (user, has_password, owned) = state
         .store
-        .write(move |conn| {
-            let (user, has_password) = match user_repo::find_user_by_email_with_password(
-                conn,
-                &tenant_id,
-                email.as_str(),
-            )? {
-                Some((user, hash)) if user.status == status::ACTIVE => (Some(user), hash.is_some()),
-                _ => (None, false),
-            };
-            // The same queries run for an unknown email, so the answer takes as long (P3).
+        .read(move |conn| {
+            let (user, has_password) =
+                match user_repo::find_user_by_email_with_password(conn, &tenant, address.as_str())?
+                {
+                    Some((user, hash)) if user.status == status::ACTIVE => {
+                        (Some(user), hash.is_some())
+                    }
+                    _ => (None, false),
+                };
             let probe = user.as_ref().map_or(NO_SUCH_USER, |u| u.id.as_str());
-            let owned = crate::store::passkeys::list_user_passkeys(conn, &tenant_id, probe)?;
-            let mode = if user.is_some() && owned.is_empty() && has_password {
-                "password"
-            } else {
-                "passkey"
-            };
-            let claimant = passkeys::Claimant {
-                tenant_id: &tenant_id,
-                email: email.as_str(),
-                user: user.as_ref(),
-                passkeys: &owned,
-            };
-            let ceremony =
-                passkeys::start_identified_login(conn, &passkeys, &policy, &key, claimant, now)?;
-            Ok(IdentifyAnswer { mode, ceremony })
+            let owned = crate::store::passkeys::list_user_passkeys(conn, &tenant, probe)?;
+            Ok::<_, SignInError>((user, has_password, owned))
         })
-        .await
+        .await?;
+    let mode = if user.is_some() && owned.is_empty() && has_password {
+        "password"
+    } else {
+        "passkey"
+    };
+    let claimant = passkeys::Claimant {
+        tenant_id,
+        email: email.as_str(),
+        user: user.as_ref(),
+        passkeys: &owned,
+    };
+    let ceremony = passkeys::start_identified_login(
+        &state.passkeys,
+        &policy,
+        &state.master_key,
+        claimant,
+        now,
+    )?
+    .save(&state.store)
+    .await?;
+    Ok(IdentifyAnswer { mode, ceremony })
 }
 
 pub async fn start_discoverable(
@@ -95,19 +102,16 @@ pub async fn start_discoverable(
     tenant_id: &str,
     now: UtcTime,
 ) -> Result<LoginStart, SignInError> {
-    let passkeys = state.passkeys.clone();
     let policy = state
         .policies
         .get(&state.store, tenant_id)
         .await
         .map_err(PasskeyError::from)?;
-    let tenant_id = tenant_id.to_string();
-    Ok(state
-        .store
-        .write(move |conn| {
-            passkeys::start_discoverable_login(conn, &passkeys, &policy, &tenant_id, now)
-        })
-        .await?)
+    Ok(
+        passkeys::start_discoverable_login(&state.passkeys, &policy, tenant_id, now)?
+            .save(&state.store)
+            .await?,
+    )
 }
 
 /// When the login page was served, carried by the page in a MAC'd token, so time-to-login

@@ -63,14 +63,32 @@ struct Owner<'a> {
     kind: &'a str,
 }
 
+/// A login ceremony made but not stored yet, and what the browser gets once it is.
+pub struct PendingLogin {
+    ceremony: Ceremony,
+    start: LoginStart,
+}
+
+impl PendingLogin {
+    /// Stores the ceremony (one statement) and hands out the browser's options.
+    pub async fn save(self, store: &Store) -> Result<LoginStart, PasskeyError> {
+        let PendingLogin { ceremony, start } = self;
+        store
+            .write_autocommit(move |conn| {
+                ceremonies::insert_ceremony(conn, &ceremony).map_err(PasskeyError::from)
+            })
+            .await?;
+        Ok(start)
+    }
+}
+
 fn start(
-    conn: &mut DbConn,
     passkeys: &Passkeys,
     policy: &TenantPolicy,
     owner: Owner<'_>,
     credentials: Vec<Credential>,
     now: UtcTime,
-) -> Result<LoginStart, PasskeyError> {
+) -> Result<PendingLogin, PasskeyError> {
     let builder = passkeys
         .core
         .new_challenge_authenticate_builder(credentials, Some(uv_policy(policy)))
@@ -91,33 +109,32 @@ fn start(
         created_at: now,
         expires_at: passkeys.ceremony_expiry(now),
     };
-    ceremonies::insert_ceremony(conn, &ceremony)?;
     let mut value =
         serde_json::to_value(&rcr).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-    Ok(LoginStart {
-        ceremony_id: ceremony.id,
+    let start = LoginStart {
+        ceremony_id: ceremony.id.clone(),
         options: value
             .get_mut("publicKey")
             .map(Value::take)
             .unwrap_or(Value::Null),
-    })
+    };
+    Ok(PendingLogin { ceremony, start })
 }
 
 /// A discoverable ceremony: any passkey of this tenant may answer (account picker, S1, and
 /// the conditional UI of the email field, P4).
 pub fn start_discoverable_login(
-    conn: &mut DbConn,
     passkeys: &Passkeys,
     policy: &TenantPolicy,
     tenant_id: &str,
     now: UtcTime,
-) -> Result<LoginStart, PasskeyError> {
+) -> Result<PendingLogin, PasskeyError> {
     let owner = Owner {
         tenant_id,
         user_id: None,
         kind: DISCOVERABLE,
     };
-    start(conn, passkeys, policy, owner, Vec::new(), now)
+    start(passkeys, policy, owner, Vec::new(), now)
 }
 
 /// Who the email step says is signing in: the account (if the email has one here, is active
@@ -133,13 +150,12 @@ pub struct Claimant<'a> {
 /// passkeys here — a decoy with stable fake credential ids derived from the email, so the
 /// answer has the same shape and repeats like a real one.
 pub fn start_identified_login(
-    conn: &mut DbConn,
     passkeys: &Passkeys,
     policy: &TenantPolicy,
     master_key: &MasterKey,
     claimant: Claimant<'_>,
     now: UtcTime,
-) -> Result<LoginStart, PasskeyError> {
+) -> Result<PendingLogin, PasskeyError> {
     let tenant_id = claimant.tenant_id;
     let active = claimant.user.filter(|u| u.status == status::ACTIVE);
     if let (Some(user), false) = (active, claimant.passkeys.is_empty()) {
@@ -153,15 +169,16 @@ pub fn start_identified_login(
             user_id: Some(&user.id),
             kind: IDENTIFIED,
         };
-        return start(conn, passkeys, policy, owner, credentials, now);
+        return start(passkeys, policy, owner, credentials, now);
     }
     let owner = Owner {
         tenant_id,
         user_id: None,
         kind: DECOY_KIND,
     };
-    let mut decoy = start(conn, passkeys, policy, owner, Vec::new(), now)?;
-    decoy.options["allowCredentials"] = decoy_credentials(master_key, tenant_id, claimant.email);
+    let mut decoy = start(passkeys, policy, owner, Vec::new(), now)?;
+    decoy.start.options["allowCredentials"] =
+        decoy_credentials(master_key, tenant_id, claimant.email);
     Ok(decoy)
 }
 
