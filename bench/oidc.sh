@@ -96,6 +96,7 @@ run_passgate() { # $1 backend label, $2 database url
 stop_passgate() {
   echo "{\"label\": \"passgate $1 RSS after runs\", \"rss_mb\": $(( $(rss_kb $SRV) / 1024 ))}" >> "$OUT/summary.jsonl"
   kill "$SRV"; wait "$SRV" 2> /dev/null || true
+  SRV=
 }
 
 bench_passgate() { # $1 backend, $2 database url
@@ -124,6 +125,7 @@ bench_peer() {
   local pid
   for _ in $(seq 1 50); do curl -sf http://127.0.0.1:3000/jwks > /dev/null && break; sleep 0.2; done
   pid=$(pgrep -n -f "provider.mjs")
+  PEER_PID=$pid
   echo "{\"label\": \"node-oidc-provider idle RSS\", \"rss_mb\": $(( $(rss_kb "$pid") / 1024 ))}" >> "$OUT/summary.jsonl"
   oha_run peer-client_credentials "$pid" -m POST -a bench-client:bench-secret-0123456789abcdef \
     -H 'content-type: application/x-www-form-urlencoded' -d 'grant_type=client_credentials&scope=api:read' \
@@ -131,13 +133,18 @@ bench_peer() {
   oha_run peer-discovery "$pid" http://127.0.0.1:3000/.well-known/openid-configuration
   oha_run peer-jwks "$pid" http://127.0.0.1:3000/jwks
   kill "$pid"
+  PEER_PID=
 }
 
+# A failed run leaves no server behind to hold the port for the next one.
+cleanup() {
+  [ -n "${SRV:-}" ] && kill "$SRV" 2> /dev/null
+  [ -n "${PEER_PID:-}" ] && kill "$PEER_PID" 2> /dev/null
+  ${PG_STOP:-true} > /dev/null 2>&1 || true
+}
+trap cleanup EXIT
 taskset -c 1 "$DRIVER" floor >> "$OUT/summary.jsonl"
-if wants postgres || wants postgres-2cores; then
-  start_pg
-  trap '${PG_STOP:-true} > /dev/null 2>&1 || true' EXIT
-fi
+if wants postgres || wants postgres-2cores; then start_pg; fi
 PGURL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 if wants sqlite; then bench_passgate sqlite "sqlite://$WORK/sqlite/passgate.db"; fi
 if wants postgres; then bench_passgate postgres "$PGURL"; fi

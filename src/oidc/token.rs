@@ -372,7 +372,9 @@ pub async fn refresh(
     let used_hash = sha256_hex(refresh_token);
     let (tenant_id, hash) = (ctx.tenant_id.to_string(), used_hash.clone());
     let found = store
-        .read(move |conn| Ok::<_, Error>(repo::find_refresh_grant(conn, &tenant_id, &hash)?))
+        .read_for_write(move |conn| {
+            Ok::<_, Error>(repo::find_refresh_grant(conn, &tenant_id, &hash)?)
+        })
         .await?;
     let Some((token, family, user_status)) = found else {
         return Err(invalid_grant("the refresh token is invalid"));

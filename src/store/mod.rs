@@ -234,6 +234,22 @@ impl Store {
         .await
     }
 
+    /// A read whose answer decides a write that follows (and rechecks it): on SQLite it runs
+    /// on the writer's connection, whose page cache stays warm (a pooled reader drops its
+    /// cache at the first read after any commit, and a write always follows here); on
+    /// PostgreSQL like [`Store::read`].
+    pub async fn read_for_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        if self.writer.is_some() {
+            return self.write(f).await;
+        }
+        self.read(f).await
+    }
+
     /// Runs `f`, whose writes are atomic by themselves: on PostgreSQL one statement that
     /// commits on its own, without `BEGIN`/`COMMIT` (two round trips fewer); on SQLite `f`
     /// runs in the writer's transaction like every write.
