@@ -29,7 +29,7 @@ use webauthn_rs_core::proto::{
 
 use authenticator::Crafted;
 use support::{
-    HEADER, Postgres, Server, Stats, analyze, counts_statements, cpu_seconds, postgres_cpu_seconds,
+    Postgres, Server, Stats, analyze, counts_statements, cpu_seconds, header, postgres_cpu_seconds,
     rss_kib,
 };
 
@@ -297,7 +297,8 @@ async fn bench_backend(label: &str, database: Database<'_>, seconds: u64) {
     }
     if wanted("passkey", KINDS) {
         println!(
-            "\n### {label}: passkey logins (email step + assertion + session), {USERS} users\n\n{HEADER}"
+            "\n### {label}: passkey logins (email step + assertion + session), {USERS} users\n\n{}",
+            header(&[])
         );
         let mut notes = Vec::new();
         for concurrency in [16, 64] {
@@ -329,7 +330,8 @@ async fn bench_backend(label: &str, database: Database<'_>, seconds: u64) {
     }
     let password_clients: Vec<Client> = clients.into_iter().take(16).collect();
     println!(
-        "\n### {label}: password logins (argon2id m=19 MiB t=2 p=1), 16 users\n\n{HEADER} refused (429/503) |"
+        "\n### {label}: password logins (argon2id m=19 MiB t=2 p=1), 16 users\n\n{}",
+        header(&["refused (429/503)"])
     );
     let mut notes = Vec::new();
     for concurrency in [2, 4, 16] {

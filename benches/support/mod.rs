@@ -363,4 +363,22 @@ impl Stats {
     }
 }
 
-pub const HEADER: &str = "| run | req/s | P50 ms | P95 ms | P99 ms | server CPU / req | 2-core capacity | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- |";
+/// The results table's Markdown header, with `extra` columns after the common ones.
+pub fn header(extra: &[&str]) -> String {
+    let mut names = vec![
+        "run",
+        "req/s",
+        "P50 ms",
+        "P95 ms",
+        "P99 ms",
+        "server CPU / req",
+        "2-core capacity",
+        "errors",
+    ];
+    names.extend_from_slice(extra);
+    format!(
+        "| {} |\n|{}",
+        names.join(" | "),
+        " --- |".repeat(names.len())
+    )
+}
