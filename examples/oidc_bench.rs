@@ -25,6 +25,10 @@ use passgate::tenants::{Slug, create_tenant};
 use passgate::users::{Email, NewAccount, Role, create_user, status};
 use passgate::{AppState, Clock, Settings};
 
+#[path = "../benches/support/postgres_cpu.rs"]
+mod postgres_cpu;
+use postgres_cpu::postgres_cpu_ticks;
+
 const REDIRECT_URI: &str = "https://app.example.com/callback";
 
 fn main() {
@@ -258,29 +262,6 @@ impl Database {
         }
         Some(ticks)
     }
-}
-
-/// utime + stime of every `postgres` process, plus what the postmaster collected from
-/// backends that exited.
-fn postgres_cpu_ticks() -> u64 {
-    let mut ticks = 0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != "postgres" {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        ticks += fields[11..15]
-            .iter()
-            .map(|f| f.parse::<u64>().unwrap_or(0))
-            .sum::<u64>();
-    }
-    ticks
 }
 
 fn report(

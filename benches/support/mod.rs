@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+mod postgres_cpu;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,27 +35,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / clock_ticks_per_second()
 }
 
-/// utime + stime of every `postgres` process, plus what the postmaster has collected from
-/// backends that exited, in seconds: PostgreSQL's share of the machine during a run.
+/// PostgreSQL's processes' CPU time so far, in seconds.
 pub fn postgres_cpu_seconds() -> f64 {
-    let mut ticks = 0.0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if &stat[open + 1..close] != "postgres" {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        ticks += fields[11..15]
-            .iter()
-            .map(|f| f.parse::<f64>().unwrap_or(0.0))
-            .sum::<f64>();
-    }
-    ticks / clock_ticks_per_second()
+    postgres_cpu::postgres_cpu_ticks() as f64 / clock_ticks_per_second()
 }
 
 pub fn rss_kib(pid: u32) -> u64 {

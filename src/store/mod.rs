@@ -244,16 +244,24 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        if self.writer.is_some() {
-            return self.write(f).await;
-        }
-        self.read(f).await
+        self.on_writer_else_pooled(f).await
     }
 
     /// Runs `f`, whose writes are atomic by themselves: on PostgreSQL one statement that
     /// commits on its own, without `BEGIN`/`COMMIT` (two round trips fewer); on SQLite `f`
     /// runs in the writer's transaction like every write.
     pub async fn write_autocommit<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.on_writer_else_pooled(f).await
+    }
+
+    /// On SQLite the writer (its transaction, its warm cache); on PostgreSQL a pooled
+    /// connection without a transaction.
+    async fn on_writer_else_pooled<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
