@@ -169,7 +169,7 @@ pub fn rotate_refresh_token(
 }
 
 /// Marks a token used: true only for the first caller (a concurrent second use is reuse).
-pub fn update_refresh_token_rotated(
+fn update_refresh_token_rotated(
     conn: &mut DbConn,
     tenant_id: &str,
     token_hash: &str,
