@@ -30,7 +30,7 @@ use webauthn_rs_core::proto::{
 use authenticator::Crafted;
 use support::{
     Postgres, Server, Stats, analyze, counts_statements, cpu_seconds, header, postgres_cpu_seconds,
-    rss_kib,
+    reset_statement_counts, rss_kib, take_statement_report,
 };
 
 const USERS: usize = 64;
@@ -244,7 +244,7 @@ impl Database<'_> {
         match &self.postgres {
             Some((postgres, _)) => {
                 if counts_statements() {
-                    postgres.take_statement_calls();
+                    reset_statement_counts(&postgres.url);
                 }
                 postgres_cpu_seconds()
             }
@@ -265,23 +265,9 @@ impl Database<'_> {
             per(cpu_seconds) * 1e6
         )];
         if counts_statements() {
-            let calls = postgres.take_statement_calls();
-            let total: i64 = calls.iter().map(|c| c.calls).sum();
-            notes.push(format!(
-                "{run}: {:.1} statements per request",
-                per(total as f64)
-            ));
-            notes
-                .push("    per request: calls, µs executing (planning excluded), statement".into());
-            for c in calls.iter().take(25) {
-                let query: String = c.query.split_whitespace().collect::<Vec<_>>().join(" ");
-                notes.push(format!(
-                    "    {:5.2} {:6.1}  {:.120}",
-                    per(c.calls as f64),
-                    per(c.total_ms * 1e3),
-                    query
-                ));
-            }
+            let mut report = take_statement_report(&postgres.url, stats.count).into_iter();
+            notes.extend(report.next().map(|first| format!("{run}: {first}")));
+            notes.extend(report);
         }
         notes
     }

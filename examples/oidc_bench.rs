@@ -25,9 +25,11 @@ use passgate::tenants::{Slug, create_tenant};
 use passgate::users::{Email, NewAccount, Role, create_user, status};
 use passgate::{AppState, Clock, Settings};
 
-#[path = "../benches/support/postgres_cpu.rs"]
-mod postgres_cpu;
-use postgres_cpu::postgres_cpu_ticks;
+#[path = "../benches/support/postgres_stats.rs"]
+mod postgres_stats;
+use postgres_stats::{
+    analyze, counts_statements, postgres_cpu_ticks, reset_statement_counts, take_statement_report,
+};
 
 const REDIRECT_URI: &str = "https://app.example.com/callback";
 
@@ -186,16 +188,6 @@ struct Database {
     url: Option<String>,
 }
 
-#[derive(diesel::QueryableByName)]
-struct StatementCalls {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    calls: i64,
-    #[diesel(sql_type = diesel::sql_types::Double)]
-    total_ms: f64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    query: String,
-}
-
 impl Database {
     fn from_env() -> Database {
         Database {
@@ -205,59 +197,25 @@ impl Database {
         }
     }
 
-    fn counts_statements() -> bool {
-        std::env::var("BENCH_PG_STATEMENTS").is_ok_and(|v| v == "1")
-    }
-
-    fn execute(&self, sql: &str) {
-        use diesel::Connection;
-        use diesel::connection::SimpleConnection;
-        if let Some(url) = &self.url {
-            diesel::PgConnection::establish(url)
-                .unwrap()
-                .batch_execute(sql)
-                .unwrap();
-        }
-    }
-
     /// Analyzes, starts counting statements again; returns PostgreSQL's CPU ticks so far.
     fn before_run(&self) -> u64 {
-        self.execute("ANALYZE");
-        if Self::counts_statements() {
-            self.execute(
-                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()",
-            );
+        let Some(url) = &self.url else {
+            return 0;
+        };
+        analyze(url);
+        if counts_statements() {
+            reset_statement_counts(url);
         }
-        self.url.as_ref().map_or(0, |_| postgres_cpu_ticks())
+        postgres_cpu_ticks()
     }
 
     /// PostgreSQL's CPU ticks since `before`; prints the statements per request.
     fn after_run(&self, before: u64, requests: usize) -> Option<u64> {
-        use diesel::{Connection, RunQueryDsl};
         let url = self.url.as_ref()?;
         let ticks = postgres_cpu_ticks() - before;
-        if Self::counts_statements() {
-            let mut conn = diesel::PgConnection::establish(url).unwrap();
-            let calls: Vec<StatementCalls> = diesel::sql_query(
-                "SELECT calls, total_exec_time AS total_ms, query FROM pg_stat_statements \
-                 WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC",
-            )
-            .load(&mut conn)
-            .unwrap();
-            let per = |x: f64| x / requests.max(1) as f64;
-            let total: i64 = calls.iter().map(|c| c.calls).sum();
-            eprintln!(
-                "{:.1} statements per request: calls, µs executing, statement",
-                per(total as f64)
-            );
-            for c in calls.iter().take(20) {
-                let query = c.query.split_whitespace().collect::<Vec<_>>().join(" ");
-                eprintln!(
-                    "  {:5.2} {:6.1}  {:.120}",
-                    per(c.calls as f64),
-                    per(c.total_ms * 1e3),
-                    query
-                );
+        if counts_statements() {
+            for line in take_statement_report(url, requests) {
+                eprintln!("{line}");
             }
         }
         Some(ticks)

@@ -3,7 +3,11 @@
 
 #![allow(dead_code)]
 
-mod postgres_cpu;
+mod postgres_stats;
+
+pub use postgres_stats::{
+    analyze, counts_statements, reset_statement_counts, take_statement_report,
+};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -37,7 +41,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 
 /// PostgreSQL's processes' CPU time so far, in seconds.
 pub fn postgres_cpu_seconds() -> f64 {
-    postgres_cpu::postgres_cpu_ticks() as f64 / clock_ticks_per_second()
+    postgres_stats::postgres_cpu_ticks() as f64 / clock_ticks_per_second()
 }
 
 pub fn rss_kib(pid: u32) -> u64 {
@@ -238,11 +242,6 @@ impl Postgres {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
-        if counts_statements() {
-            admin
-                .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-                .unwrap();
-        }
         // The last path segment is the database ("postgres://postgres@…/postgres").
         let base = self
             .url
@@ -250,52 +249,6 @@ impl Postgres {
             .map(|(b, _)| b)
             .unwrap_or(&self.url);
         format!("{base}/{name}")
-    }
-}
-
-/// `BENCH_PG_STATEMENTS=1`: load pg_stat_statements and report the statements per request.
-pub fn counts_statements() -> bool {
-    std::env::var("BENCH_PG_STATEMENTS").is_ok_and(|v| v == "1")
-}
-
-#[derive(diesel::QueryableByName)]
-pub struct StatementCalls {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub calls: i64,
-    /// Time spent executing, in the server (planning excluded), over all calls.
-    #[diesel(sql_type = diesel::sql_types::Double)]
-    pub total_ms: f64,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub query: String,
-}
-
-/// Brings the planner's statistics up to date, as autovacuum does about a minute after a
-/// table has grown: a benchmark fills tables from empty within seconds, and plans made for
-/// "empty" can pick an index that scans a whole tenant (the session lookup by token did).
-pub fn analyze(database_url: &str) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    diesel::PgConnection::establish(database_url)
-        .unwrap()
-        .batch_execute("ANALYZE")
-        .unwrap();
-}
-
-impl Postgres {
-    /// Every statement pg_stat_statements has seen in the cluster, with its calls and time,
-    /// the costliest first; then counting starts again.
-    pub fn take_statement_calls(&self) -> Vec<StatementCalls> {
-        use diesel::{Connection, RunQueryDsl};
-        let mut admin = diesel::PgConnection::establish(&self.url).unwrap();
-        let calls = diesel::sql_query(
-            "SELECT calls, total_exec_time AS total_ms, query FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC",
-        )
-        .load(&mut admin)
-        .unwrap();
-        diesel::sql_query("SELECT pg_stat_statements_reset()")
-            .execute(&mut admin)
-            .unwrap();
-        calls
     }
 }
 

@@ -16,6 +16,7 @@ use openssl::ecdsa::EcdsaSig;
 use openssl::pkey::Private;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use super::{Error, Result};
 
@@ -76,7 +77,6 @@ impl PrivateKey {
         let failed = |e: &dyn std::fmt::Display| Error::Keys(e.to_string());
         match self {
             PrivateKey::Es256(key) => {
-                use sha2::{Digest, Sha256};
                 let signature =
                     EcdsaSig::sign(&Sha256::digest(input), key).map_err(|e| failed(&e))?;
                 // RFC 7518 §3.4: R and S as 32-byte big-endian integers, concatenated.
@@ -203,7 +203,6 @@ pub fn verify<T: DeserializeOwned>(
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token, for both
 /// ES256 and RS256.
 pub fn at_hash(access_token: &str) -> String {
-    use sha2::{Digest, Sha256};
     let digest = Sha256::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
