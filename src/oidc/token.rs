@@ -19,7 +19,9 @@ use super::{Error, Lifetimes, Result};
 use crate::clock::{UtcTime, unix_seconds};
 use crate::crypto::{constant_time_eq, new_id, random_token, sha256_hex};
 use crate::store::codes::{self, AuthorizationCode};
-use crate::store::tokens::{self as repo, RefreshToken, RefreshTokenFamily};
+use crate::store::tokens::{
+    self as repo, NextRefreshToken, PresentedRefreshToken, RefreshToken, RefreshTokenFamily,
+};
 use crate::store::{DbConn, Store};
 use crate::users::status;
 
@@ -69,8 +71,20 @@ fn sign_access_token(
     scope: &str,
     auth_time: Option<UtcTime>,
 ) -> Result<AccessToken> {
+    sign_access_token_as(ctx, new_id(), client_id, sub, scope, auth_time)
+}
+
+/// [`sign_access_token`] with a `jti` chosen beforehand, for a refresh that records the
+/// access token before signing it. Its expiry follows from the clock, as there.
+fn sign_access_token_as(
+    ctx: &Issuer<'_>,
+    jti: String,
+    client_id: &str,
+    sub: &str,
+    scope: &str,
+    auth_time: Option<UtcTime>,
+) -> Result<AccessToken> {
     let expires_at = ctx.now + ctx.lifetimes.access_token;
-    let jti = new_id();
     let claims = AccessTokenClaims {
         iss: ctx.issuer.to_string(),
         sub: sub.to_string(),
@@ -359,10 +373,92 @@ fn is_user_active(conn: &mut DbConn, tenant_id: &str, user_id: &str) -> Result<b
 /// refresh token; presenting a rotated one again revokes the whole family. No ID token is
 /// issued on refresh (OIDC Core §12.2 makes it optional).
 ///
-/// The token, its family and its user are read first and the access token signed outside
-/// any transaction; the rotation itself is one atomic write (on PostgreSQL one statement,
-/// two round trips in all), and a rotation that finds the token already used is reuse.
+/// Without a narrower scope, the token is rotated first — the write checks all the read
+/// would, and on PostgreSQL is the refresh's one statement — and the access token signed
+/// after. When that write refuses, or a narrower scope must be checked against the grant
+/// before anything is spent, [`refresh_checked`] reads first and says why it refuses.
 pub async fn refresh(
+    store: &Store,
+    ctx: &Issuer<'_>,
+    client: &Client,
+    refresh_token: &str,
+    scope: Option<&str>,
+) -> Result<TokenResponse> {
+    if scope.is_none_or(str::is_empty)
+        && let Some(response) = rotate_presented(store, ctx, client, refresh_token).await?
+    {
+        return Ok(response);
+    }
+    refresh_checked(store, ctx, client, refresh_token, scope).await
+}
+
+/// Rotation before signing: `None` when the write refused (nothing was spent, or the family
+/// was revoked meanwhile).
+async fn rotate_presented(
+    store: &Store,
+    ctx: &Issuer<'_>,
+    client: &Client,
+    refresh_token: &str,
+) -> Result<Option<TokenResponse>> {
+    // A missing signing key must refuse before the presented token is spent.
+    ctx.keys.signer(ctx.keys.access_token_alg)?;
+    let next_token = random_token(32);
+    let (jti, now) = (new_id(), ctx.now);
+    let (tenant_id, used_hash, client_id) = (
+        ctx.tenant_id.to_string(),
+        sha256_hex(refresh_token),
+        client.id.clone(),
+    );
+    let (next_hash, next_jti) = (sha256_hex(&next_token), jti.clone());
+    let (idle_expires_at, access_expires_at) = (
+        now + ctx.lifetimes.refresh_idle,
+        now + ctx.lifetimes.access_token,
+    );
+    let family = store
+        .write_autocommit(move |conn| {
+            Ok::<_, Error>(repo::rotate_presented_refresh_token(
+                conn,
+                &PresentedRefreshToken {
+                    tenant_id: &tenant_id,
+                    token_hash: &used_hash,
+                    client_id: &client_id,
+                },
+                &NextRefreshToken {
+                    token_hash: &next_hash,
+                    idle_expires_at,
+                    access_jti: &next_jti,
+                    access_expires_at,
+                },
+                now,
+            )?)
+        })
+        .await?;
+    let Some(family) = family else {
+        return Ok(None);
+    };
+    let scope = Scopes::parse(&family.scope).unwrap_or_default().to_param();
+    let access = sign_access_token_as(
+        ctx,
+        jti,
+        &client.id,
+        &family.user_id,
+        &scope,
+        Some(family.auth_time),
+    )?;
+    Ok(Some(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: ctx.lifetimes.access_token.whole_seconds(),
+        scope,
+        id_token: None,
+        refresh_token: Some(next_token),
+    }))
+}
+
+/// The token, its family and its user are read first and the access token signed outside
+/// any transaction; the rotation itself is one atomic write, and a rotation that finds the
+/// token already used is reuse.
+async fn refresh_checked(
     store: &Store,
     ctx: &Issuer<'_>,
     client: &Client,

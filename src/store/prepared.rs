@@ -13,9 +13,10 @@ use std::marker::PhantomData;
 
 use diesel::backend::Backend;
 use diesel::expression::AsExpression;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::RunQueryDsl;
 use diesel::result::QueryResult;
+use diesel::sql_types::Untyped;
 
 /// A statement of fixed SQL text; `S` is a type unique to the call site (the cache key).
 pub struct Prepared<S, B> {
@@ -78,6 +79,7 @@ binds_for_tuple!(A 0, B 1, C 2);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
 
 impl<S, B, DB> QueryFragment<DB> for Prepared<S, B>
 where
@@ -95,6 +97,11 @@ impl<S: 'static, B> QueryId for Prepared<S, B> {
 }
 
 impl<S, B, Conn> RunQueryDsl<Conn> for Prepared<S, B> {}
+
+/// Rows come back by column name, into a `QueryableByName` type (as with `sql_query`).
+impl<S, B> Query for Prepared<S, B> {
+    type SqlType = Untyped;
+}
 
 /// `prepared!["UPDATE t SET a = ", " WHERE id = ", " AND b = ", ""; bind::<Text, _>(a),
 /// bind::<Text, _>(id), bind::<BigInt, _>(b)]`:

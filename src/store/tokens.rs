@@ -12,7 +12,7 @@ use super::{DbConn, StoreResult, per_backend};
 
 /// Everything issued from one authorization: every rotation stays in the family, so reuse of
 /// any member revokes all of them.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = refresh_token_families)]
 // None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
 #[diesel(treat_none_as_default_value = false)]
@@ -166,6 +166,129 @@ pub fn rotate_refresh_token(
     ]
     .execute(c))?;
     Ok(stored == 1)
+}
+
+/// A refresh token as presented by a client.
+pub struct PresentedRefreshToken<'a> {
+    pub tenant_id: &'a str,
+    pub token_hash: &'a str,
+    pub client_id: &'a str,
+}
+
+/// The refresh token to store in the presented one's family, and the access token issued
+/// with it. Its idle expiry is capped at the family's absolute expiry by the rotation.
+pub struct NextRefreshToken<'a> {
+    pub token_hash: &'a str,
+    pub idle_expires_at: PrimitiveDateTime,
+    pub access_jti: &'a str,
+    pub access_expires_at: PrimitiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct UsedRefreshToken {
+    #[diesel(sql_type = Text)]
+    family_id: String,
+}
+
+/// The refresh path that does not read first: marks the presented token used and stores
+/// `next` in its family, only if the token is unused and unexpired, its family the client's,
+/// unrevoked and unexpired, and its user active — checked by the write itself. Returns the
+/// family on success. `None` writes nothing, except when a concurrent revocation of the
+/// family commits between the two steps on PostgreSQL: then the token stays marked used, in
+/// a revoked family. On PostgreSQL one statement that commits by itself, the family
+/// share-locked as in [`rotate_refresh_token`]; on SQLite three, in the writer's
+/// transaction.
+pub fn rotate_presented_refresh_token(
+    conn: &mut DbConn,
+    presented: &PresentedRefreshToken<'_>,
+    next: &NextRefreshToken<'_>,
+    now: PrimitiveDateTime,
+) -> StoreResult<Option<RefreshTokenFamily>> {
+    let c = match conn {
+        DbConn::Sqlite(c) => return rotate_presented_on_sqlite(c, presented, next, now),
+        DbConn::Postgres(c) => c,
+    };
+    Ok(prepared![
+        "WITH used AS (UPDATE refresh_tokens SET rotated_at = ",
+        " WHERE tenant_id = ", " AND token_hash = ",
+        " AND rotated_at IS NULL AND idle_expires_at > ",
+        " AND EXISTS (SELECT 1 FROM refresh_token_families f \
+         JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id \
+         WHERE f.tenant_id = refresh_tokens.tenant_id AND f.id = refresh_tokens.family_id \
+         AND u.status = 'active' AND f.revoked_at IS NULL AND f.client_id = ",
+        " AND f.absolute_expires_at > ",
+        ") RETURNING tenant_id, family_id), \
+         family AS (SELECT f.* FROM refresh_token_families f \
+         WHERE f.tenant_id = (SELECT tenant_id FROM used) \
+         AND f.id = (SELECT family_id FROM used) AND f.revoked_at IS NULL FOR SHARE), \
+         next AS (INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, created_at, \
+         idle_expires_at, rotated_at, access_jti, access_expires_at) \
+         SELECT ", ", tenant_id, id, ", ", LEAST(", ", absolute_expires_at), NULL, ", ", ",
+        " FROM family RETURNING family_id) \
+         SELECT family.* FROM family JOIN next ON next.family_id = family.id";
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(presented.tenant_id),
+        bind::<Text, _>(presented.token_hash),
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(presented.client_id),
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(next.token_hash),
+        bind::<Timestamp, _>(now),
+        bind::<Timestamp, _>(next.idle_expires_at),
+        bind::<Text, _>(next.access_jti),
+        bind::<Timestamp, _>(next.access_expires_at)
+    ]
+    .get_result::<RefreshTokenFamily>(c)
+    .optional()?)
+}
+
+/// SQLite has no data-modifying CTE: the same checks and writes as three statements, in the
+/// writer's transaction, which no other write interleaves with.
+fn rotate_presented_on_sqlite(
+    c: &mut diesel::SqliteConnection,
+    presented: &PresentedRefreshToken<'_>,
+    next: &NextRefreshToken<'_>,
+    now: PrimitiveDateTime,
+) -> StoreResult<Option<RefreshTokenFamily>> {
+    let used = prepared![
+        "UPDATE refresh_tokens SET rotated_at = ",
+        " WHERE tenant_id = ", " AND token_hash = ",
+        " AND rotated_at IS NULL AND idle_expires_at > ",
+        " AND EXISTS (SELECT 1 FROM refresh_token_families f \
+         JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id \
+         WHERE f.tenant_id = refresh_tokens.tenant_id AND f.id = refresh_tokens.family_id \
+         AND u.status = 'active' AND f.revoked_at IS NULL AND f.client_id = ",
+        " AND f.absolute_expires_at > ", ") RETURNING family_id";
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(presented.tenant_id),
+        bind::<Text, _>(presented.token_hash),
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(presented.client_id),
+        bind::<Timestamp, _>(now)
+    ]
+    .get_result::<UsedRefreshToken>(c)
+    .optional()?;
+    let Some(used) = used else {
+        return Ok(None);
+    };
+    let family = refresh_token_families::table
+        .filter(refresh_token_families::tenant_id.eq(presented.tenant_id))
+        .filter(refresh_token_families::id.eq(&used.family_id))
+        .select(RefreshTokenFamily::as_select())
+        .first(c)?;
+    diesel::insert_into(refresh_tokens::table)
+        .values(&RefreshToken {
+            token_hash: next.token_hash.to_string(),
+            tenant_id: presented.tenant_id.to_string(),
+            family_id: family.id.clone(),
+            created_at: now,
+            idle_expires_at: next.idle_expires_at.min(family.absolute_expires_at),
+            rotated_at: None,
+            access_jti: next.access_jti.to_string(),
+            access_expires_at: next.access_expires_at,
+        })
+        .execute(c)?;
+    Ok(Some(family))
 }
 
 /// Marks a token used: true only for the first caller (a concurrent second use is reuse).

@@ -204,6 +204,65 @@ backend_test! {
 }
 
 backend_test! {
+    /// A refused refresh spends nothing: the rotation checks the user in the same write that
+    /// would spend the token, so once the user is active again the same token still works.
+    async fn a_refresh_for_a_disabled_user_is_refused_and_spends_nothing(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rp = setup(&app, "acme").await;
+        let first = tokens(&app, &rp).await;
+        let form = [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
+        let set_status = |status: &'static str| {
+            let (tenant_id, user_id, now) = (rp.tenant.id.clone(), rp.user.id.clone(), app.clock.now());
+            app.db(move |conn| passgate::store::users::update_user_status(conn, &tenant_id, &user_id, status, now))
+        };
+        set_status(passgate::users::status::DISABLED);
+        let (status, body) = token(&app, &rp, &form).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+        set_status(passgate::users::status::ACTIVE);
+        let (status, body) = token(&app, &rp, &form).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+backend_test! {
+    async fn a_refresh_token_is_refused_to_another_client_and_stays_usable(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rp = setup(&app, "acme").await;
+        let other = register(&app, &rp.tenant, first_party_client()).await;
+        let first = tokens(&app, &rp).await;
+        let form = [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
+        let res = app.client.post(app.url(&rp.path("/oauth2/token")))
+            .basic_auth(&other.client_id, other.client_secret.as_deref())
+            .form(&form)
+            .send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant");
+        let (status, body) = token(&app, &rp, &form).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+backend_test! {
+    /// A refresh may narrow the granted scope (RFC 6749 §6), never widen it; a refused
+    /// widening spends nothing.
+    async fn a_refresh_narrows_the_scope_but_never_widens_it(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rp = setup(&app, "acme").await;
+        let first = tokens(&app, &rp).await;
+        let refresh = first["refresh_token"].as_str().unwrap();
+        let (status, body) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", refresh), ("scope", "openid email phone")]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+        let (status, body) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", refresh), ("scope", "openid")]).await;
+        assert_eq!((status, body["scope"].as_str()), (200, Some("openid")), "{body}");
+        let narrowed = body["refresh_token"].as_str().unwrap();
+        let (status, body) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", narrowed)]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["scope"], first["scope"], "the family keeps the scope it was granted");
+    }
+}
+
+backend_test! {
     async fn a_refresh_token_expires_when_idle(backend) {
         let app = TestApp::builder(backend)
             .settings(|s| s.oidc.refresh_idle_lifetime = std::time::Duration::from_secs(3600))
