@@ -402,37 +402,16 @@ async fn rotate_presented(
 ) -> Result<Option<TokenResponse>> {
     // A missing signing key must refuse before the presented token is spent.
     ctx.keys.signer(ctx.keys.access_token_alg)?;
-    let next_token = random_token(32);
-    let (jti, now) = (new_id(), ctx.now);
-    let (tenant_id, used_hash, client_id) = (
-        ctx.tenant_id.to_string(),
+    let (jti, next_token) = (new_id(), random_token(32));
+    let family = rotate(
+        store,
+        ctx,
+        client,
         sha256_hex(refresh_token),
-        client.id.clone(),
-    );
-    let (next_hash, next_jti) = (sha256_hex(&next_token), jti.clone());
-    let (idle_expires_at, access_expires_at) = (
-        now + ctx.lifetimes.refresh_idle,
-        now + ctx.lifetimes.access_token,
-    );
-    let family = store
-        .write_autocommit(move |conn| {
-            Ok::<_, Error>(repo::rotate_presented_refresh_token(
-                conn,
-                &PresentedRefreshToken {
-                    tenant_id: &tenant_id,
-                    token_hash: &used_hash,
-                    client_id: &client_id,
-                },
-                &NextRefreshToken {
-                    token_hash: &next_hash,
-                    idle_expires_at,
-                    access_jti: &next_jti,
-                    access_expires_at,
-                },
-                now,
-            )?)
-        })
-        .await?;
+        &jti,
+        &next_token,
+    )
+    .await?;
     let Some(family) = family else {
         return Ok(None);
     };
@@ -512,14 +491,13 @@ async fn refresh_checked(
         &scope,
         Some(family.auth_time),
     )?;
-    let (next, next_token) = next_refresh_token(ctx, &family, &access);
-    let now = ctx.now;
-    let rotated = store
-        .write_autocommit(move |conn| {
-            Ok::<_, Error>(repo::rotate_refresh_token(conn, &used_hash, &next, now)?)
-        })
-        .await?;
-    if !rotated {
+    let next_token = random_token(32);
+    // Checked again by the write: what changed since the read (a concurrent use of the same
+    // token first of all) is reuse.
+    if rotate(store, ctx, client, used_hash, &access.jti, &next_token)
+        .await?
+        .is_none()
+    {
         return refuse_reuse(store, ctx, family.id).await;
     }
     Ok(TokenResponse {
@@ -530,6 +508,44 @@ async fn refresh_checked(
         id_token: None,
         refresh_token: Some(next_token),
     })
+}
+
+/// Spends the presented token (by its digest) and stores `next_token` in its family, issued
+/// with the access token `jti`; the family when every check of the write passed.
+async fn rotate(
+    store: &Store,
+    ctx: &Issuer<'_>,
+    client: &Client,
+    used_hash: String,
+    jti: &str,
+    next_token: &str,
+) -> Result<Option<RefreshTokenFamily>> {
+    let now = ctx.now;
+    let (tenant_id, client_id) = (ctx.tenant_id.to_string(), client.id.clone());
+    let (next_hash, next_jti) = (sha256_hex(next_token), jti.to_string());
+    let (idle_expires_at, access_expires_at) = (
+        now + ctx.lifetimes.refresh_idle,
+        now + ctx.lifetimes.access_token,
+    );
+    store
+        .write_autocommit(move |conn| {
+            Ok::<_, Error>(repo::rotate_presented_refresh_token(
+                conn,
+                &PresentedRefreshToken {
+                    tenant_id: &tenant_id,
+                    token_hash: &used_hash,
+                    client_id: &client_id,
+                },
+                &NextRefreshToken {
+                    token_hash: &next_hash,
+                    idle_expires_at,
+                    access_jti: &next_jti,
+                    access_expires_at,
+                },
+                now,
+            )?)
+        })
+        .await
 }
 
 /// A used refresh token presented again (or rotated by a concurrent request first): the

@@ -110,64 +110,6 @@ pub fn find_refresh_grant(
         .optional())?)
 }
 
-/// Rotation: marks `used_hash` used and stores `next` in its family, atomically — true only
-/// for the first caller, and only while the family is not revoked (a second use, even a
-/// concurrent one, is reuse). On PostgreSQL one statement that commits by itself; the family
-/// row is share-locked so that a revocation running at the same time either sees `next`
-/// (and revokes its access token) or keeps it from being stored.
-pub fn rotate_refresh_token(
-    conn: &mut DbConn,
-    used_hash: &str,
-    next: &RefreshToken,
-    now: PrimitiveDateTime,
-) -> StoreResult<bool> {
-    if let DbConn::Postgres(c) = conn {
-        let stored = prepared![
-            "WITH used AS (UPDATE refresh_tokens SET rotated_at = ",
-            " WHERE tenant_id = ", " AND token_hash = ",
-            " AND rotated_at IS NULL RETURNING tenant_id, family_id), \
-             family AS (SELECT f.tenant_id, f.id FROM refresh_token_families f \
-             JOIN used ON f.tenant_id = used.tenant_id AND f.id = used.family_id \
-             WHERE f.revoked_at IS NULL FOR SHARE OF f) \
-             INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, created_at, \
-             idle_expires_at, rotated_at, access_jti, access_expires_at) \
-             SELECT ", ", family.tenant_id, family.id, ", ", ", ", NULL, ", ", ",
-            " FROM family";
-            bind::<Timestamp, _>(now),
-            bind::<Text, _>(&next.tenant_id),
-            bind::<Text, _>(used_hash),
-            bind::<Text, _>(&next.token_hash),
-            bind::<Timestamp, _>(next.created_at),
-            bind::<Timestamp, _>(next.idle_expires_at),
-            bind::<Text, _>(&next.access_jti),
-            bind::<Timestamp, _>(next.access_expires_at)
-        ]
-        .execute(c)?;
-        return Ok(stored == 1);
-    }
-    // SQLite has no data-modifying CTE: two statements, inside the writer's transaction, which
-    // no other write interleaves with.
-    if !update_refresh_token_rotated(conn, &next.tenant_id, used_hash, now)? {
-        return Ok(false);
-    }
-    let stored = per_backend!(conn, |c| prepared![
-        "INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, created_at, \
-         idle_expires_at, rotated_at, access_jti, access_expires_at) SELECT ",
-        ", tenant_id, id, ", ", ", ", NULL, ", ", ",
-        " FROM refresh_token_families WHERE tenant_id = ", " AND id = ",
-        " AND revoked_at IS NULL";
-        bind::<Text, _>(&next.token_hash),
-        bind::<Timestamp, _>(next.created_at),
-        bind::<Timestamp, _>(next.idle_expires_at),
-        bind::<Text, _>(&next.access_jti),
-        bind::<Timestamp, _>(next.access_expires_at),
-        bind::<Text, _>(&next.tenant_id),
-        bind::<Text, _>(&next.family_id)
-    ]
-    .execute(c))?;
-    Ok(stored == 1)
-}
-
 /// A refresh token as presented by a client.
 pub struct PresentedRefreshToken<'a> {
     pub tenant_id: &'a str,
@@ -190,14 +132,15 @@ struct UsedRefreshToken {
     family_id: String,
 }
 
-/// The refresh path that does not read first: marks the presented token used and stores
-/// `next` in its family, only if the token is unused and unexpired, its family the client's,
-/// unrevoked and unexpired, and its user active — checked by the write itself. Returns the
-/// family on success. `None` writes nothing, except when a concurrent revocation of the
-/// family commits between the two steps on PostgreSQL: then the token stays marked used, in
-/// a revoked family. On PostgreSQL one statement that commits by itself, the family
-/// share-locked as in [`rotate_refresh_token`]; on SQLite three, in the writer's
-/// transaction.
+/// Rotation (a refresh): marks the presented token used and stores `next` in its family,
+/// atomically, only if the token is unused and unexpired, its family the client's, unrevoked
+/// and unexpired, and its user active — checked by the write itself, so a refresh need not
+/// read first. Returns the family; `None` for the second of two uses, even concurrent ones.
+/// `None` writes nothing, except when a revocation of the family commits between the two
+/// steps on PostgreSQL: the token then stays marked used, in a revoked family. On PostgreSQL
+/// one statement that commits by itself; the family row is share-locked so that a
+/// revocation running at the same time either sees `next` (and revokes its access token) or
+/// keeps it from being stored. On SQLite three statements in the writer's transaction.
 pub fn rotate_presented_refresh_token(
     conn: &mut DbConn,
     presented: &PresentedRefreshToken<'_>,
@@ -289,24 +232,6 @@ fn rotate_presented_on_sqlite(
         })
         .execute(c)?;
     Ok(Some(family))
-}
-
-/// Marks a token used: true only for the first caller (a concurrent second use is reuse).
-fn update_refresh_token_rotated(
-    conn: &mut DbConn,
-    tenant_id: &str,
-    token_hash: &str,
-    now: PrimitiveDateTime,
-) -> StoreResult<bool> {
-    let rotated = per_backend!(conn, |c| prepared![
-        "UPDATE refresh_tokens SET rotated_at = ",
-        " WHERE tenant_id = ", " AND token_hash = ", " AND rotated_at IS NULL";
-        bind::<Timestamp, _>(now),
-        bind::<Text, _>(tenant_id),
-        bind::<Text, _>(token_hash)
-    ]
-    .execute(c))?;
-    Ok(rotated == 1)
 }
 
 pub fn update_family_revoked(
