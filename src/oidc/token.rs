@@ -1,9 +1,8 @@
-//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6; OIDC Core §3.1.3) and the
-//! verification of the access tokens it issues.
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4; OIDC Core §3.1.3; the refresh grant
+//! is in [`super::refresh`]) and the verification of the access tokens it issues.
 //!
 //! Redemption returns `Ok(Err(e))` for a refusal that must still be committed (the burnt
-//! code, the revoked family); an outer `Err` rolls the transaction back. Refresh reads, signs
-//! and writes in steps of its own, committing a revoked family before it refuses.
+//! code, the revoked family); an outer `Err` rolls the transaction back.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,11 +17,9 @@ use super::scopes::{self, Scopes};
 use super::{Error, Lifetimes, Result};
 use crate::clock::{UtcTime, unix_seconds};
 use crate::crypto::{constant_time_eq, new_id, random_token, sha256_hex};
+use crate::store::DbConn;
 use crate::store::codes::{self, AuthorizationCode};
-use crate::store::tokens::{
-    self as repo, NextRefreshToken, PresentedRefreshToken, RefreshToken, RefreshTokenFamily,
-};
-use crate::store::{DbConn, Store};
+use crate::store::tokens::{self as repo, RefreshToken, RefreshTokenFamily};
 use crate::users::status;
 
 /// What a grant needs besides the connection.
@@ -58,13 +55,13 @@ struct Authorization {
     session_id: Option<String>,
 }
 
-struct AccessToken {
-    token: String,
-    jti: String,
-    expires_at: UtcTime,
+pub(super) struct AccessToken {
+    pub(super) token: String,
+    pub(super) jti: String,
+    pub(super) expires_at: UtcTime,
 }
 
-fn sign_access_token(
+pub(super) fn sign_access_token(
     ctx: &Issuer<'_>,
     client_id: &str,
     sub: &str,
@@ -76,7 +73,7 @@ fn sign_access_token(
 
 /// [`sign_access_token`] with a `jti` chosen beforehand, for a refresh that records the
 /// access token before signing it. Its expiry follows from the clock, as there.
-fn sign_access_token_as(
+pub(super) fn sign_access_token_as(
     ctx: &Issuer<'_>,
     jti: String,
     client_id: &str,
@@ -183,7 +180,7 @@ fn refused(why: &str) -> Result<Result<TokenResponse>> {
     Ok(Err(invalid_grant(why)))
 }
 
-fn invalid_grant(why: &str) -> Error {
+pub(super) fn invalid_grant(why: &str) -> Error {
     Error::InvalidGrant(why.to_string())
 }
 
@@ -367,197 +364,6 @@ fn next_refresh_token(
 fn is_user_active(conn: &mut DbConn, tenant_id: &str, user_id: &str) -> Result<bool> {
     Ok(crate::store::users::find_user(conn, tenant_id, user_id)?
         .is_some_and(|u| u.status == status::ACTIVE))
-}
-
-/// RFC 6749 §6 with rotation (OAuth 2.0 Security BCP §4.14.2): every use returns a new
-/// refresh token; presenting a rotated one again revokes the whole family. No ID token is
-/// issued on refresh (OIDC Core §12.2 makes it optional).
-///
-/// Without a narrower scope, the token is rotated first — the write checks all the read
-/// would, and on PostgreSQL is the refresh's one statement — and the access token signed
-/// after. When that write refuses, or a narrower scope must be checked against the grant
-/// before anything is spent, [`refresh_checked`] reads first and says why it refuses.
-pub async fn refresh(
-    store: &Store,
-    ctx: &Issuer<'_>,
-    client: &Client,
-    refresh_token: &str,
-    scope: Option<&str>,
-) -> Result<TokenResponse> {
-    if scope.is_none_or(str::is_empty)
-        && let Some(response) = rotate_presented(store, ctx, client, refresh_token).await?
-    {
-        return Ok(response);
-    }
-    refresh_checked(store, ctx, client, refresh_token, scope).await
-}
-
-/// Rotation before signing: `None` when the write refused (nothing was spent, or the family
-/// was revoked meanwhile).
-async fn rotate_presented(
-    store: &Store,
-    ctx: &Issuer<'_>,
-    client: &Client,
-    refresh_token: &str,
-) -> Result<Option<TokenResponse>> {
-    // A missing signing key must refuse before the presented token is spent.
-    ctx.keys.signer(ctx.keys.access_token_alg)?;
-    let (jti, next_token) = (new_id(), random_token(32));
-    let family = rotate(
-        store,
-        ctx,
-        client,
-        sha256_hex(refresh_token),
-        &jti,
-        &next_token,
-    )
-    .await?;
-    let Some(family) = family else {
-        return Ok(None);
-    };
-    let scope = Scopes::parse(&family.scope).unwrap_or_default().to_param();
-    let access = sign_access_token_as(
-        ctx,
-        jti,
-        &client.id,
-        &family.user_id,
-        &scope,
-        Some(family.auth_time),
-    )?;
-    Ok(Some(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer",
-        expires_in: ctx.lifetimes.access_token.whole_seconds(),
-        scope,
-        id_token: None,
-        refresh_token: Some(next_token),
-    }))
-}
-
-/// The token, its family and its user are read first and the access token signed outside
-/// any transaction; the rotation itself is one atomic write, and a rotation that finds the
-/// token already used is reuse.
-async fn refresh_checked(
-    store: &Store,
-    ctx: &Issuer<'_>,
-    client: &Client,
-    refresh_token: &str,
-    scope: Option<&str>,
-) -> Result<TokenResponse> {
-    let used_hash = sha256_hex(refresh_token);
-    let (tenant_id, hash) = (ctx.tenant_id.to_string(), used_hash.clone());
-    let found = store
-        .read_for_write(move |conn| {
-            Ok::<_, Error>(repo::find_refresh_grant(conn, &tenant_id, &hash)?)
-        })
-        .await?;
-    let Some((token, family, user_status)) = found else {
-        return Err(invalid_grant("the refresh token is invalid"));
-    };
-    if family.client_id != client.id {
-        return Err(invalid_grant(
-            "the refresh token was issued to another client",
-        ));
-    }
-    if family.revoked_at.is_some() {
-        return Err(invalid_grant("the refresh token has been revoked"));
-    }
-    if token.rotated_at.is_some() {
-        return refuse_reuse(store, ctx, family.id).await;
-    }
-    if token.idle_expires_at <= ctx.now || family.absolute_expires_at <= ctx.now {
-        return Err(invalid_grant("the refresh token has expired"));
-    }
-    let granted = Scopes::parse(&family.scope).unwrap_or_default();
-    let scopes = match scope.filter(|s| !s.is_empty()) {
-        None => granted,
-        Some(raw) => match Scopes::parse(raw) {
-            Some(requested) if requested.is_subset(&granted) => requested,
-            _ => {
-                return Err(Error::InvalidScope(
-                    "a refresh can only narrow the granted scope".into(),
-                ));
-            }
-        },
-    };
-    if user_status != status::ACTIVE {
-        return Err(invalid_grant("the user can no longer sign in"));
-    }
-    let scope = scopes.to_param();
-    let access = sign_access_token(
-        ctx,
-        &client.id,
-        &family.user_id,
-        &scope,
-        Some(family.auth_time),
-    )?;
-    let next_token = random_token(32);
-    // Checked again by the write: what changed since the read (a concurrent use of the same
-    // token first of all) is reuse.
-    if rotate(store, ctx, client, used_hash, &access.jti, &next_token)
-        .await?
-        .is_none()
-    {
-        return refuse_reuse(store, ctx, family.id).await;
-    }
-    Ok(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer",
-        expires_in: ctx.lifetimes.access_token.whole_seconds(),
-        scope,
-        id_token: None,
-        refresh_token: Some(next_token),
-    })
-}
-
-/// Spends the presented token (by its digest) and stores `next_token` in its family, issued
-/// with the access token `jti`; the family when every check of the write passed.
-async fn rotate(
-    store: &Store,
-    ctx: &Issuer<'_>,
-    client: &Client,
-    used_hash: String,
-    jti: &str,
-    next_token: &str,
-) -> Result<Option<RefreshTokenFamily>> {
-    let now = ctx.now;
-    let (tenant_id, client_id) = (ctx.tenant_id.to_string(), client.id.clone());
-    let (next_hash, next_jti) = (sha256_hex(next_token), jti.to_string());
-    let (idle_expires_at, access_expires_at) = (
-        now + ctx.lifetimes.refresh_idle,
-        now + ctx.lifetimes.access_token,
-    );
-    store
-        .write_autocommit(move |conn| {
-            Ok::<_, Error>(repo::rotate_presented_refresh_token(
-                conn,
-                &PresentedRefreshToken {
-                    tenant_id: &tenant_id,
-                    token_hash: &used_hash,
-                    client_id: &client_id,
-                },
-                &NextRefreshToken {
-                    token_hash: &next_hash,
-                    idle_expires_at,
-                    access_jti: &next_jti,
-                    access_expires_at,
-                },
-                now,
-            )?)
-        })
-        .await
-}
-
-/// A used refresh token presented again (or rotated by a concurrent request first): the
-/// whole family is revoked, committed, and the grant refused.
-async fn refuse_reuse(store: &Store, ctx: &Issuer<'_>, family_id: String) -> Result<TokenResponse> {
-    let (tenant_id, now) = (ctx.tenant_id.to_string(), ctx.now);
-    store
-        .write(move |conn| revoke_family(conn, &tenant_id, &family_id, "refresh_token_reuse", now))
-        .await?;
-    Err(invalid_grant(
-        "the refresh token was already used; its family is revoked",
-    ))
 }
 
 /// Revokes a refresh-token family and every unexpired access token issued in it.

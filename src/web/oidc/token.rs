@@ -13,7 +13,7 @@ use crate::oidc::clients::{
     self, Client, Credentials, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS,
     GRANT_REFRESH_TOKEN,
 };
-use crate::oidc::{Error, introspect, revoke, token};
+use crate::oidc::{Error, introspect, refresh, revoke, token};
 use crate::web::AppError;
 
 #[derive(Debug, Deserialize)]
@@ -166,7 +166,7 @@ pub async fn post_token(
             let refresh_token = form
                 .refresh_token
                 .ok_or_else(|| Error::InvalidRequest("refresh_token is missing".into()))?;
-            token::refresh(
+            refresh::refresh(
                 &state.store,
                 &ctx.issuer(),
                 &client,
