@@ -58,7 +58,7 @@ struct Authorization {
 pub(super) struct AccessToken {
     pub(super) token: String,
     pub(super) jti: String,
-    pub(super) expires_at: UtcTime,
+    expires_at: UtcTime,
 }
 
 pub(super) fn sign_access_token(
