@@ -78,7 +78,6 @@ macro_rules! binds_for_tuple {
 binds_for_tuple!(A 0, B 1, C 2);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
 
 impl<S, B, DB> QueryFragment<DB> for Prepared<S, B>

@@ -141,15 +141,15 @@ struct UsedRefreshToken {
 /// one statement that commits by itself; the family row is share-locked so that a
 /// revocation running at the same time either sees `next` (and revokes its access token) or
 /// keeps it from being stored. On SQLite three statements in the writer's transaction.
+/// (`'active'` in the SQL is `users::status::ACTIVE`, a fixed word of the schema.)
 pub fn rotate_presented_refresh_token(
     conn: &mut DbConn,
     presented: &PresentedRefreshToken<'_>,
     next: &NextRefreshToken<'_>,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<RefreshTokenFamily>> {
-    let c = match conn {
-        DbConn::Sqlite(c) => return rotate_presented_on_sqlite(c, presented, next, now),
-        DbConn::Postgres(c) => c,
+    let DbConn::Postgres(c) = conn else {
+        return rotate_presented_on_sqlite(conn, presented, next, now);
     };
     Ok(prepared![
         "WITH used AS (UPDATE refresh_tokens SET rotated_at = ",
@@ -188,12 +188,12 @@ pub fn rotate_presented_refresh_token(
 /// SQLite has no data-modifying CTE: the same checks and writes as three statements, in the
 /// writer's transaction, which no other write interleaves with.
 fn rotate_presented_on_sqlite(
-    c: &mut diesel::SqliteConnection,
+    conn: &mut DbConn,
     presented: &PresentedRefreshToken<'_>,
     next: &NextRefreshToken<'_>,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<RefreshTokenFamily>> {
-    let used = prepared![
+    let used = per_backend!(conn, |c| prepared![
         "UPDATE refresh_tokens SET rotated_at = ",
         " WHERE tenant_id = ", " AND token_hash = ",
         " AND rotated_at IS NULL AND idle_expires_at > ",
@@ -210,17 +210,18 @@ fn rotate_presented_on_sqlite(
         bind::<Timestamp, _>(now)
     ]
     .get_result::<UsedRefreshToken>(c)
-    .optional()?;
+    .optional())?;
     let Some(used) = used else {
         return Ok(None);
     };
-    let family = refresh_token_families::table
+    let family = per_backend!(conn, |c| refresh_token_families::table
         .filter(refresh_token_families::tenant_id.eq(presented.tenant_id))
         .filter(refresh_token_families::id.eq(&used.family_id))
         .select(RefreshTokenFamily::as_select())
-        .first(c)?;
-    diesel::insert_into(refresh_tokens::table)
-        .values(&RefreshToken {
+        .first(c))?;
+    insert_refresh_token(
+        conn,
+        &RefreshToken {
             token_hash: next.token_hash.to_string(),
             tenant_id: presented.tenant_id.to_string(),
             family_id: family.id.clone(),
@@ -229,8 +230,8 @@ fn rotate_presented_on_sqlite(
             rotated_at: None,
             access_jti: next.access_jti.to_string(),
             access_expires_at: next.access_expires_at,
-        })
-        .execute(c)?;
+        },
+    )?;
     Ok(Some(family))
 }
 

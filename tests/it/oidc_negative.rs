@@ -277,6 +277,28 @@ backend_test! {
 }
 
 backend_test! {
+    /// However often it is refreshed, no token of a sign-in outlives the family's absolute
+    /// lifetime (the idle lifetime restarts at each use, the absolute one does not).
+    async fn a_refresh_token_expires_at_the_absolute_lifetime_though_used_in_time(backend) {
+        let app = TestApp::builder(backend)
+            .settings(|s| {
+                s.oidc.refresh_idle_lifetime = std::time::Duration::from_secs(3600);
+                s.oidc.refresh_absolute_lifetime = std::time::Duration::from_secs(5400);
+            })
+            .spawn()
+            .await;
+        let rp = setup(&app, "acme").await;
+        let first = tokens(&app, &rp).await;
+        app.clock.advance(time::Duration::seconds(3000));
+        let (status, second) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())]).await;
+        assert_eq!(status, 200, "{second}");
+        app.clock.advance(time::Duration::seconds(3000));
+        let (status, body) = token(&app, &rp, &[("grant_type", "refresh_token"), ("refresh_token", second["refresh_token"].as_str().unwrap())]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    }
+}
+
+backend_test! {
     async fn no_refresh_token_without_offline_access(backend) {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
