@@ -41,24 +41,26 @@ pub struct Record<'a> {
 }
 
 pub fn record(conn: &mut DbConn, event: Record<'_>, now: UtcTime) -> StoreResult<()> {
+    insert_audit_event(conn, &row(event, now))
+}
+
+/// The row an event is stored as, for a caller that writes it with others.
+pub fn row(event: Record<'_>, now: UtcTime) -> AuditEvent {
     let (actor_kind, actor_id) = event.actor.kind_and_id();
-    insert_audit_event(
-        conn,
-        &AuditEvent {
-            id: new_id(),
-            tenant_id: Some(event.tenant_id.to_string()),
-            occurred_at: now,
-            event_type: event.event_type.to_string(),
-            actor_kind: actor_kind.to_string(),
-            actor_id,
-            subject_user_id: event.subject_user_id.map(str::to_string),
-            ip: event.client.and_then(ClientInfo::ip_string),
-            browser_family: event.client.and_then(|c| c.browser_family.clone()),
-            os_family: event.client.and_then(|c| c.os_family.clone()),
-            details: event.details.to_string(),
-            needs_review: event.needs_review,
-        },
-    )
+    AuditEvent {
+        id: new_id(),
+        tenant_id: Some(event.tenant_id.to_string()),
+        occurred_at: now,
+        event_type: event.event_type.to_string(),
+        actor_kind: actor_kind.to_string(),
+        actor_id,
+        subject_user_id: event.subject_user_id.map(str::to_string),
+        ip: event.client.and_then(ClientInfo::ip_string),
+        browser_family: event.client.and_then(|c| c.browser_family.clone()),
+        os_family: event.client.and_then(|c| c.os_family.clone()),
+        details: event.details.to_string(),
+        needs_review: event.needs_review,
+    }
 }
 
 /// An event as the audit list shows it.

@@ -57,6 +57,20 @@ pub fn start_session(
     settings: &SessionSettings,
     now: UtcTime,
 ) -> StoreResult<StartedSession> {
+    let started = new_session(tenant_id, auth, client, settings, now);
+    repo::insert_session(conn, &started.session)?;
+    crate::store::users::record_login(conn, tenant_id, &auth.user_id, now)?;
+    Ok(started)
+}
+
+/// A session made but not stored yet: its row, and the token for the cookie.
+pub fn new_session(
+    tenant_id: &str,
+    auth: &Authentication,
+    client: &ClientInfo,
+    settings: &SessionSettings,
+    now: UtcTime,
+) -> StartedSession {
     let (idle, absolute) = lifetimes(settings);
     let token = random_token(32);
     let absolute_expires_at = now + absolute;
@@ -79,9 +93,7 @@ pub fn start_session(
         ended_at: None,
         passkey_id: auth.passkey_id.clone(),
     };
-    repo::insert_session(conn, &session)?;
-    crate::store::users::record_login(conn, tenant_id, &auth.user_id, now)?;
-    Ok(StartedSession { token, session })
+    StartedSession { token, session }
 }
 
 /// Finds the live session for a cookie token. Read-only: see [`needs_touch`].

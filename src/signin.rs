@@ -10,11 +10,13 @@ use crate::app::AppState;
 use crate::audit::{self, Actor, Record};
 use crate::client::ClientInfo;
 use crate::clock::UtcTime;
-use crate::crypto::{constant_time_eq, new_id};
+use crate::crypto::{constant_time_eq, new_id, sha256_hex};
 use crate::passkeys::{self, LoginStart, PasskeyError, VerifiedLogin};
 use crate::passwords::{self, PasswordError};
 use crate::sessions::{self, Authentication, StartedSession};
+use crate::store::audit::insert_audit_event;
 use crate::store::auth_events::{AuthEvent, insert_auth_event};
+use crate::store::signins::{PasskeySignIn, record_passkey_sign_in};
 use crate::store::users::{self as user_repo, User};
 use crate::store::{DbConn, StoreError};
 use crate::users::{Email, status};
@@ -198,27 +200,28 @@ pub fn record_attempt(
     attempt: Attempt<'_>,
     now: UtcTime,
 ) -> Result<(), StoreError> {
-    insert_auth_event(
-        conn,
-        &AuthEvent {
-            id: new_id(),
-            tenant_id: attempt.tenant_id.to_string(),
-            user_id: attempt.user_id.map(str::to_string),
-            occurred_at: now,
-            method: attempt.method.to_string(),
-            outcome: if attempt.failure.is_none() {
-                "success"
-            } else {
-                "failure"
-            }
-            .to_string(),
-            failure_reason: attempt.failure.map(str::to_string),
-            authenticator: attempt.authenticator.map(str::to_string),
-            browser_family: attempt.client.browser_family.clone(),
-            os_family: attempt.client.os_family.clone(),
-            duration_ms: attempt.duration_ms,
-        },
-    )
+    insert_auth_event(conn, &attempt_event(attempt, now))
+}
+
+fn attempt_event(attempt: Attempt<'_>, now: UtcTime) -> AuthEvent {
+    AuthEvent {
+        id: new_id(),
+        tenant_id: attempt.tenant_id.to_string(),
+        user_id: attempt.user_id.map(str::to_string),
+        occurred_at: now,
+        method: attempt.method.to_string(),
+        outcome: if attempt.failure.is_none() {
+            "success"
+        } else {
+            "failure"
+        }
+        .to_string(),
+        failure_reason: attempt.failure.map(str::to_string),
+        authenticator: attempt.authenticator.map(str::to_string),
+        browser_family: attempt.client.browser_family.clone(),
+        os_family: attempt.client.os_family.clone(),
+        duration_ms: attempt.duration_ms,
+    }
 }
 
 /// Failure attempts are written on their own: the operation they belong to rolled back.
@@ -326,67 +329,90 @@ pub async fn finish_passkey_login(
     result
 }
 
+/// Writes the sign-in: on PostgreSQL one statement that commits by itself, unless a flagged
+/// counter adds its audit event (then both in one transaction).
 async fn complete_passkey_login(
     state: &AppState,
     verified: VerifiedLogin,
     ctx: &LoginContext,
     now: UtcTime,
 ) -> Result<SignedIn, SignInError> {
-    let settings = state.settings.session.clone();
-    let ctx = ctx.clone();
-    state
-        .store
-        .write(move |conn| {
-            let client = &ctx.client;
-            passkeys::record_login(conn, &verified, now)?;
-            let auth = verified.authentication(now);
-            let tenant_id = verified.user.tenant_id.clone();
-            if verified.counter_flagged {
-                audit::record(
-                    conn,
-                    Record {
-                        tenant_id: &tenant_id,
-                        event_type: "passkey.counter_regression",
-                        actor: Actor::User(verified.user.id.clone()),
-                        subject_user_id: Some(&verified.user.id),
-                        client: Some(client),
-                        details: serde_json::json!({
-                            "passkey_id": verified.passkey.id,
-                            "stored_counter": verified.passkey.sign_count,
-                            "presented_counter": verified.counter,
-                            "policy": "flag",
-                        }),
-                        needs_review: true,
-                    },
-                    now,
-                )?;
-            }
-            record_attempt(
-                conn,
-                Attempt {
-                    tenant_id: &tenant_id,
-                    user_id: Some(&verified.user.id),
-                    method: "passkey",
-                    failure: None,
-                    authenticator: Some(if verified.backup_eligible {
-                        "synced"
-                    } else {
-                        "device_bound"
-                    }),
-                    client,
-                    duration_ms: ctx.duration_ms,
-                },
-                now,
-            )?;
-            end_previous(conn, &tenant_id, &ctx, now)?;
-            let started = sessions::start_session(conn, &tenant_id, &auth, client, &settings, now)?;
-            audit_sign_in(conn, &verified.user, &started, client, now)?;
-            Ok(SignedIn {
-                started,
-                user: verified.user,
-            })
+    let client = &ctx.client;
+    let user = &verified.user;
+    let tenant_id = user.tenant_id.clone();
+    let started = sessions::new_session(
+        &tenant_id,
+        &verified.authentication(now),
+        client,
+        &state.settings.session,
+        now,
+    );
+    let attempt = attempt_event(
+        Attempt {
+            tenant_id: &tenant_id,
+            user_id: Some(&user.id),
+            method: "passkey",
+            failure: None,
+            authenticator: Some(if verified.backup_eligible {
+                "synced"
+            } else {
+                "device_bound"
+            }),
+            client,
+            duration_ms: ctx.duration_ms,
+        },
+        now,
+    );
+    let audit = audit::row(sign_in_record(user, &started, client), now);
+    let flagged = verified.counter_flagged.then(|| {
+        audit::row(
+            Record {
+                tenant_id: &tenant_id,
+                event_type: "passkey.counter_regression",
+                actor: Actor::User(user.id.clone()),
+                subject_user_id: Some(&user.id),
+                client: Some(client),
+                details: serde_json::json!({
+                    "passkey_id": verified.passkey.id,
+                    "stored_counter": verified.passkey.sign_count,
+                    "presented_counter": verified.counter,
+                    "policy": "flag",
+                }),
+                needs_review: true,
+            },
+            now,
+        )
+    });
+    let previous_session_hash = ctx.previous_session_token.as_deref().map(sha256_hex);
+    let passkey_use = verified.passkey_use(now);
+    let write = move |conn: &mut DbConn| {
+        let sign_in = PasskeySignIn {
+            tenant_id: &tenant_id,
+            ceremony_id: &verified.ceremony.id,
+            passkey_id: &verified.passkey.id,
+            expected_sign_count: verified.passkey.sign_count,
+            passkey_use: &passkey_use,
+            attempt: &attempt,
+            previous_session_hash: previous_session_hash.as_deref(),
+            session: &started.session,
+            audit: &audit,
+        };
+        if !record_passkey_sign_in(conn, &sign_in, now)? {
+            return Err(SignInError::Passkey(PasskeyError::CeremonyNotFound));
+        }
+        if let Some(flagged) = &flagged {
+            insert_audit_event(conn, flagged)?;
+        }
+        Ok(SignedIn {
+            started,
+            user: verified.user,
         })
-        .await
+    };
+    if verified.counter_flagged {
+        state.store.write(write).await
+    } else {
+        state.store.write_autocommit(write).await
+    }
 }
 
 /// The password fallback: argon2id on the bounded hashing pool, a dummy verification for
@@ -480,35 +506,29 @@ pub async fn password_login(
             };
             let started =
                 sessions::start_session(conn, &user.tenant_id, &auth, client, &settings, now)?;
-            audit_sign_in(conn, &user, &started, client, now)?;
+            audit::record(conn, sign_in_record(&user, &started, client), now)?;
             Ok(SignedIn { started, user })
         })
         .await
 }
 
-/// The audit log's record of a sign-in, with how (amr) and from where, in the transaction
-/// that starts its session. Refused attempts are auth events (for the metrics), not audit.
-fn audit_sign_in(
-    conn: &mut DbConn,
-    user: &User,
+/// The audit log's record of a sign-in, with how (amr) and from where, written with its
+/// session. Refused attempts are auth events (for the metrics), not audit.
+fn sign_in_record<'a>(
+    user: &'a User,
     started: &StartedSession,
-    client: &ClientInfo,
-    now: UtcTime,
-) -> Result<(), StoreError> {
-    audit::record(
-        conn,
-        Record {
-            tenant_id: &user.tenant_id,
-            event_type: "signin.succeeded",
-            actor: Actor::User(user.id.clone()),
-            subject_user_id: Some(&user.id),
-            client: Some(client),
-            details: serde_json::json!({
-                "session_id": started.session.id,
-                "amr": started.session.amr,
-            }),
-            needs_review: false,
-        },
-        now,
-    )
+    client: &'a ClientInfo,
+) -> Record<'a> {
+    Record {
+        tenant_id: &user.tenant_id,
+        event_type: "signin.succeeded",
+        actor: Actor::User(user.id.clone()),
+        subject_user_id: Some(&user.id),
+        client: Some(client),
+        details: serde_json::json!({
+            "session_id": started.session.id,
+            "amr": started.session.amr,
+        }),
+        needs_review: false,
+    }
 }

@@ -17,10 +17,10 @@ use crate::clock::UtcTime;
 use crate::crypto::{MasterKey, new_id};
 use crate::policy::{CounterRegression, TenantPolicy, UserVerification};
 use crate::sessions::{ACR_PHISHING_RESISTANT, Authentication as LoginAuthentication};
+use crate::store::Store;
 use crate::store::ceremonies::{self, Ceremony};
 use crate::store::passkeys::{self as repo, Passkey, PasskeyUse};
 use crate::store::users::User;
-use crate::store::{DbConn, Store};
 use crate::users::status;
 
 const IDENTIFIED: &str = "authentication";
@@ -233,6 +233,22 @@ impl VerifiedLogin {
             passkey_id: Some(self.passkey.id.clone()),
         }
     }
+
+    /// What this use changes on the passkey: its counter, backup flags, last use, and the
+    /// time a counter regression was flagged (kept from an earlier flag).
+    pub fn passkey_use(&self, now: UtcTime) -> PasskeyUse {
+        PasskeyUse {
+            sign_count: i64::from(self.counter),
+            backup_eligible: self.backup_eligible,
+            backup_state: self.backup_state,
+            last_used_at: Some(now),
+            counter_flagged_at: if self.counter_flagged {
+                Some(now)
+            } else {
+                self.passkey.counter_flagged_at
+            },
+        }
+    }
 }
 
 /// Verifies an assertion against its ceremony and the stored passkey. Reads only.
@@ -319,31 +335,4 @@ pub async fn verify_login(
         backup_state,
         counter_flagged,
     })
-}
-
-/// Consumes the ceremony and records the use, in the caller's transaction. Fails when the
-/// ceremony was already used (a replay) or the counter moved meanwhile (a concurrent use).
-pub fn record_login(
-    conn: &mut DbConn,
-    login: &VerifiedLogin,
-    now: UtcTime,
-) -> Result<(), PasskeyError> {
-    if !ceremonies::consume_ceremony(conn, &login.ceremony.tenant_id, &login.ceremony.id)? {
-        return Err(PasskeyError::CeremonyNotFound);
-    }
-    let change = PasskeyUse {
-        sign_count: i64::from(login.counter),
-        backup_eligible: login.backup_eligible,
-        backup_state: login.backup_state,
-        last_used_at: Some(now),
-        counter_flagged_at: if login.counter_flagged {
-            Some(now)
-        } else {
-            login.passkey.counter_flagged_at
-        },
-    };
-    if repo::update_passkey_use(conn, &login.passkey.id, login.passkey.sign_count, &change)? != 1 {
-        return Err(PasskeyError::CeremonyNotFound);
-    }
-    Ok(())
 }

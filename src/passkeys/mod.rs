@@ -17,8 +17,8 @@ use crate::config::Settings;
 use crate::store::StoreError;
 
 pub use login::{
-    Claimant, DECOY_KIND, LoginStart, PendingLogin, VerifiedLogin, record_login,
-    start_discoverable_login, start_identified_login, verify_login,
+    Claimant, DECOY_KIND, LoginStart, PendingLogin, VerifiedLogin, start_discoverable_login,
+    start_identified_login, verify_login,
 };
 pub use registration::{
     RegistrationStart, VerifiedRegistration, save_registration, start_registration,

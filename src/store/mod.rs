@@ -23,6 +23,7 @@ pub mod policies;
 pub mod rate_limits;
 pub mod recovery_codes;
 pub mod sessions;
+pub mod signins;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -68,25 +68,86 @@ backend_test! {
         let account = browser.page("/t/acme/account").await;
         assert!(account.contains("alice@example.com"));
 
-        let (passkeys, sessions, events) = app.db(|conn| {
+        let (user, passkeys, sessions, events, audit) = app.db(|conn| {
+            use diesel::prelude::*;
+            use passgate::store::schema::browser_sessions;
             let user = passgate::store::users::find_user_by_email(conn, &tenant.id, "alice@example.com")?.unwrap();
             let passkeys = passgate::store::passkeys::list_user_passkeys(conn, &tenant.id, &user.id)?;
-            let sessions: i64 = {
-                use diesel::prelude::*;
-                passgate::store::schema::browser_sessions::table.count().get_result(conn)?
-            };
+            let sessions = browser_sessions::table
+                .order(browser_sessions::created_at.asc())
+                .select(passgate::store::sessions::BrowserSession::as_select())
+                .load(conn)?;
             let events = passgate::store::auth_events::list_auth_events(conn, &tenant.id)?;
-            Ok((passkeys, sessions, events))
+            let audit = passgate::store::audit::list_audit_events(conn, &tenant.id, 50)?;
+            Ok((user, passkeys, sessions, events, audit))
         });
         let p = &passkeys[0];
         assert_eq!(p.sign_count, 1, "the counter advanced");
+        assert_eq!(p.last_used_at, user.last_login_at, "last used and last login: this sign-in");
         assert!(p.last_used_at.is_some());
         assert!(!p.public_key.is_empty());
         assert_eq!(p.aaguid, "00000000-0000-0000-0000-000000000000");
         assert_eq!(p.enrolled_via, "invite");
-        assert_eq!(sessions, 2, "one from enrollment, one from login");
+        assert_eq!(sessions.len(), 2, "one from enrollment, one from login");
+        let session = &sessions[1];
+        assert_eq!(session.passkey_id.as_deref(), Some(p.id.as_str()));
+        assert_eq!(session.acr.as_deref(), Some("phr"));
+        assert!(session.amr.contains("\"user\""), "{}", session.amr);
+        assert_eq!(session.ended_at, None);
         let login = events.iter().find(|e| e.method == "passkey").expect("auth event");
         assert_eq!(login.outcome, "success");
+        assert_eq!(login.user_id.as_deref(), Some(user.id.as_str()));
+        assert_eq!(login.authenticator.as_deref(), Some("device_bound"));
+        let audited = audit.iter().find(|e| e.event_type == "signin.succeeded").expect("audited");
+        assert!(audited.details.contains(&session.id), "{}", audited.details);
+        assert_eq!(audited.subject_user_id.as_deref(), Some(user.id.as_str()));
+    }
+}
+
+backend_test! {
+    /// A ceremony is single use (P6) even when its assertion is sent twice at once: one
+    /// sign-in, one session, and the other attempt refused.
+    async fn one_ceremony_finished_twice_at_once_signs_in_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (tenant, token) = tenant_with_invite(&app, "alice@example.com").await;
+        let mut key = Crafted::new(&app.address);
+        Browser::new(&app).enroll("acme", &token, &mut key).await;
+        let browser = Browser::new(&app);
+        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+        let credential = key.sign(&answer["publicKey"]);
+        let (first, second) = tokio::join!(
+            browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential.clone()),
+            browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential),
+        );
+        let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [200, 400]);
+        let (sessions, successes) = app.db(|conn| {
+            use diesel::prelude::*;
+            let sessions: i64 = passgate::store::schema::browser_sessions::table.count().get_result(conn)?;
+            let events = passgate::store::auth_events::list_auth_events(conn, &tenant.id)?;
+            Ok((sessions, events.iter().filter(|e| e.method == "passkey" && e.outcome == "success").count()))
+        });
+        assert_eq!(sessions, 2, "the enrollment's and one sign-in's");
+        assert_eq!(successes, 1);
+    }
+}
+
+backend_test! {
+    /// No fixation with a passkey either: the browser's session from before is ended.
+    async fn a_passkey_login_replaces_the_previous_session(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (tenant, token) = tenant_with_invite(&app, "alice@example.com").await;
+        let mut key = Crafted::new(&app.address);
+        Browser::new(&app).enroll("acme", &token, &mut key).await;
+        let user = app
+            .db(|conn| passgate::store::users::find_user_by_email(conn, &tenant.id, "alice@example.com"))
+            .unwrap();
+        let old = app.establish_session(&tenant, &user, &["pwd"]).await;
+        let res = Browser::of(&app).passkey_login("acme", "alice@example.com", &mut key).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let old_session = app.db(|conn| passgate::store::sessions::find_session(conn, &tenant.id, &old)).unwrap();
+        assert!(old_session.ended_at.is_some());
     }
 }
 
