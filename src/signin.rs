@@ -16,7 +16,7 @@ use crate::passwords::{self, PasswordError};
 use crate::sessions::{self, Authentication, StartedSession};
 use crate::store::audit::insert_audit_event;
 use crate::store::auth_events::{AuthEvent, insert_auth_event};
-use crate::store::signins::{PasskeySignIn, record_passkey_sign_in};
+use crate::store::signins::{PasskeySignIn, find_claimed_account, record_passkey_sign_in};
 use crate::store::users::{self as user_repo, User};
 use crate::store::{DbConn, StoreError};
 use crate::users::{Email, status};
@@ -32,9 +32,6 @@ pub enum SignInError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-/// A user id no account has, for queries made only to take the same time.
-const NO_SUCH_USER: &str = "00000000-0000-0000-0000-000000000000";
 
 /// How the identifier step answers. Every answer has the same shape: a mode and a ceremony,
 /// real or decoy (P3).
@@ -59,23 +56,16 @@ pub async fn identify(
         .await
         .map_err(PasskeyError::from)?;
     let (tenant, address) = (tenant_id.to_string(), email.clone());
-    // The same queries run for an unknown email, so the answer takes as long (P3).
-    let (user, has_password, owned) = state
+    // One statement, the same for an unknown email, so the answer takes as long (P3).
+    let claimed = state
         .store
-        .read(move |conn| {
-            let (user, has_password) =
-                match user_repo::find_user_by_email_with_password(conn, &tenant, address.as_str())?
-                {
-                    Some((user, hash)) if user.status == status::ACTIVE => {
-                        (Some(user), hash.is_some())
-                    }
-                    _ => (None, false),
-                };
-            let probe = user.as_ref().map_or(NO_SUCH_USER, |u| u.id.as_str());
-            let owned = crate::store::passkeys::list_user_passkeys(conn, &tenant, probe)?;
-            Ok::<_, SignInError>((user, has_password, owned))
-        })
-        .await?;
+        .read(move |conn| find_claimed_account(conn, &tenant, address.as_str()))
+        .await?
+        .filter(|claimed| claimed.user.status == status::ACTIVE);
+    let (user, has_password, owned) = match claimed {
+        Some(c) => (Some(c.user), c.password_hash.is_some(), c.passkeys),
+        None => (None, false, Vec::new()),
+    };
     let mode = if user.is_some() && owned.is_empty() && has_password {
         "password"
     } else {

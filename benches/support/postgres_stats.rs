@@ -56,6 +56,9 @@ struct StatementCalls {
     /// Time spent executing, in the server (planning excluded), over all calls.
     #[diesel(sql_type = diesel::sql_types::Double)]
     total_ms: f64,
+    /// Buffer pages touched, over all calls: a plan gone wrong reads many.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    blocks: i64,
     #[diesel(sql_type = diesel::sql_types::Text)]
     query: String,
 }
@@ -65,7 +68,8 @@ struct StatementCalls {
 pub fn take_statement_report(url: &str, requests: usize) -> Vec<String> {
     let mut conn = PgConnection::establish(url).unwrap();
     let calls: Vec<StatementCalls> = diesel::sql_query(
-        "SELECT calls, total_exec_time AS total_ms, query FROM pg_stat_statements \
+        "SELECT calls, total_exec_time AS total_ms, shared_blks_hit + shared_blks_read AS blocks, \
+         query FROM pg_stat_statements \
          WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC",
     )
     .load(&mut conn)
@@ -75,15 +79,16 @@ pub fn take_statement_report(url: &str, requests: usize) -> Vec<String> {
     let per = |x: f64| x / requests.max(1) as f64;
     let total: i64 = calls.iter().map(|c| c.calls).sum();
     let mut lines = vec![format!(
-        "{:.1} statements per request: calls, µs executing (planning excluded), statement",
+        "{:.1} statements per request: calls, µs executing (planning excluded), pages, statement",
         per(total as f64)
     )];
     lines.extend(calls.iter().take(25).map(|c| {
         let query = c.query.split_whitespace().collect::<Vec<_>>().join(" ");
         format!(
-            "    {:5.2} {:6.1}  {:.120}",
+            "    {:5.2} {:6.1} {:6.1}  {:.120}",
             per(c.calls as f64),
             per(c.total_ms * 1e3),
+            per(c.blocks as f64),
             query
         )
     }));

@@ -19,7 +19,8 @@ use crate::policy::{CounterRegression, TenantPolicy, UserVerification};
 use crate::sessions::{ACR_PHISHING_RESISTANT, Authentication as LoginAuthentication};
 use crate::store::Store;
 use crate::store::ceremonies::{self, Ceremony};
-use crate::store::passkeys::{self as repo, Passkey, PasskeyUse};
+use crate::store::passkeys::{Passkey, PasskeyUse};
+use crate::store::signins::find_ceremony_and_passkey;
 use crate::store::users::User;
 use crate::users::status;
 
@@ -263,20 +264,19 @@ pub async fn verify_login(
 ) -> Result<VerifiedLogin, PasskeyError> {
     let credential_id = URL_SAFE_NO_PAD.encode(&response.raw_id);
     let (tenant, ceremony_id) = (tenant_id.to_string(), ceremony_id.to_string());
-    let (ceremony, passkey, user) = store
+    let found = store
         .read(move |conn| {
-            let ceremony = ceremonies::find_live_ceremony(conn, &tenant, &ceremony_id, now)?
-                .filter(|c| [IDENTIFIED, DISCOVERABLE, DECOY_KIND].contains(&c.kind.as_str()))
-                .ok_or(PasskeyError::CeremonyNotFound)?;
-            if ceremony.kind == DECOY_KIND {
-                return Err(PasskeyError::UnknownCredential);
-            }
-            let (passkey, user) =
-                repo::find_tenant_passkey_with_user(conn, &tenant, &credential_id)?
-                    .ok_or(PasskeyError::UnknownCredential)?;
-            Ok((ceremony, passkey, user))
+            find_ceremony_and_passkey(conn, &tenant, &ceremony_id, &credential_id, now)
+                .map_err(PasskeyError::from)
         })
         .await?;
+    let (ceremony, answering) = found
+        .filter(|(c, _)| [IDENTIFIED, DISCOVERABLE, DECOY_KIND].contains(&c.kind.as_str()))
+        .ok_or(PasskeyError::CeremonyNotFound)?;
+    if ceremony.kind == DECOY_KIND {
+        return Err(PasskeyError::UnknownCredential);
+    }
+    let (passkey, user) = answering.ok_or(PasskeyError::UnknownCredential)?;
     if user.status != status::ACTIVE {
         return Err(PasskeyError::AccountInactive);
     }

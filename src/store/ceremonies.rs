@@ -37,13 +37,16 @@ pub fn find_live_ceremony(
     id: &str,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<Ceremony>> {
-    Ok(per_backend!(conn, |c| webauthn_ceremonies::table
+    // Expiry is checked here, not in the WHERE clause: with `expires_at > now` there,
+    // PostgreSQL may read the ceremony through the expiry index, which walks every unexpired
+    // (and every recently spent) ceremony; by key it is one row.
+    let ceremony = per_backend!(conn, |c| webauthn_ceremonies::table
         .filter(webauthn_ceremonies::id.eq(id))
         .filter(webauthn_ceremonies::tenant_id.eq(tenant_id))
-        .filter(webauthn_ceremonies::expires_at.gt(now))
         .select(Ceremony::as_select())
         .first(c)
-        .optional())?)
+        .optional())?;
+    Ok(ceremony.filter(|c| c.expires_at > now))
 }
 
 /// Deletes the ceremony; `false` when it was already consumed (a replay or a race).

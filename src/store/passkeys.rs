@@ -3,8 +3,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
-use super::schema::{passkeys, users};
-use super::users::User;
+use super::schema::passkeys;
 use super::{DbConn, StoreResult, per_backend};
 
 /// P1: every stored field of a passkey. `credential` is the verifier's state (webauthn-rs
@@ -65,26 +64,6 @@ pub fn find_passkey_by_credential_id(
         .select(Passkey::as_select())
         .first(conn)
         .optional()?)
-}
-
-/// The passkey a credential id names in this tenant, with its owner: the sign-in's lookup,
-/// one statement.
-pub fn find_tenant_passkey_with_user(
-    conn: &mut DbConn,
-    tenant_id: &str,
-    credential_id: &str,
-) -> StoreResult<Option<(Passkey, User)>> {
-    Ok(per_backend!(conn, |c| passkeys::table
-        .inner_join(
-            users::table.on(users::tenant_id
-                .eq(passkeys::tenant_id)
-                .and(users::id.eq(passkeys::user_id))),
-        )
-        .filter(passkeys::credential_id.eq(credential_id))
-        .filter(passkeys::tenant_id.eq(tenant_id))
-        .select((Passkey::as_select(), User::as_select()))
-        .first(c)
-        .optional())?)
 }
 
 pub fn find_user_passkey(

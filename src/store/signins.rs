@@ -1,8 +1,11 @@
-//! What a passkey sign-in writes, as one unit: the ceremony spent, the passkey's use, the
-//! auth event, the browser's previous session ended, the new session, the account's last
-//! login and the audit event. On PostgreSQL that is one statement that commits by itself (a
-//! sign-in was nine round trips: `BEGIN`, seven writes, `COMMIT`); on SQLite the same writes
-//! one by one in the writer's transaction.
+//! What a passkey sign-in reads and writes, each in as few statements as the backend allows
+//! (on PostgreSQL every statement is a round trip): the account behind an email, with its
+//! password and passkeys, in one; the ceremony with the passkey that answers it, in one;
+//! and, as one unit, the ceremony spent, the passkey's use, the auth event, the browser's
+//! previous session ended, the new session, the account's last login and the audit event —
+//! on PostgreSQL one statement that commits by itself (it was nine round trips: `BEGIN`,
+//! seven writes, `COMMIT`), on SQLite the same writes one by one in the writer's
+//! transaction.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
@@ -10,9 +13,101 @@ use time::PrimitiveDateTime;
 
 use super::audit::{AuditEvent, insert_audit_event};
 use super::auth_events::{AuthEvent, insert_auth_event};
+use super::ceremonies::{Ceremony, consume_ceremony};
+use super::passkeys::{Passkey, PasskeyUse, update_passkey_use};
 use super::prepared::{bind, prepared};
+use super::schema::{passkeys, password_credentials, users, webauthn_ceremonies};
 use super::sessions::{BrowserSession, end_session_by_token_hash, insert_session};
-use super::{DbConn, StoreResult, ceremonies, passkeys, users};
+use super::users::User;
+use super::{DbConn, StoreResult, per_backend};
+
+/// An account as the email step sees it.
+pub struct Claimed {
+    pub user: User,
+    pub password_hash: Option<String>,
+    /// Oldest first.
+    pub passkeys: Vec<Passkey>,
+}
+
+/// The account with this email in this tenant, its password hash and its passkeys, in one
+/// statement — the same one whether or not the email has an account (P3).
+pub fn find_claimed_account(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    email: &str,
+) -> StoreResult<Option<Claimed>> {
+    let rows: Vec<(User, Option<String>, Option<Passkey>)> = per_backend!(conn, |c| users::table
+        .left_join(
+            password_credentials::table.on(password_credentials::tenant_id
+                .eq(users::tenant_id)
+                .and(password_credentials::user_id.eq(users::id))),
+        )
+        .left_join(
+            passkeys::table.on(passkeys::tenant_id
+                .eq(users::tenant_id)
+                .and(passkeys::user_id.eq(users::id))),
+        )
+        .filter(users::tenant_id.eq(tenant_id))
+        .filter(users::email.eq(email))
+        .order(passkeys::created_at.asc())
+        .select((
+            User::as_select(),
+            password_credentials::phc_hash.nullable(),
+            Option::<Passkey>::as_select(),
+        ))
+        .load(c))?;
+    let mut rows = rows.into_iter();
+    let Some((user, password_hash, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let passkeys = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, _, passkey)| passkey))
+        .collect();
+    Ok(Some(Claimed {
+        user,
+        password_hash,
+        passkeys,
+    }))
+}
+
+/// The ceremony (unexpired) and, if this tenant has it, the passkey with this credential id
+/// and its owner, in one statement.
+#[allow(clippy::type_complexity)]
+pub fn find_ceremony_and_passkey(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    ceremony_id: &str,
+    credential_id: &str,
+    now: PrimitiveDateTime,
+) -> StoreResult<Option<(Ceremony, Option<(Passkey, User)>)>> {
+    let row: Option<(Ceremony, Option<Passkey>, Option<User>)> =
+        per_backend!(conn, |c| webauthn_ceremonies::table
+            .left_join(
+                passkeys::table.on(passkeys::tenant_id
+                    .eq(webauthn_ceremonies::tenant_id)
+                    // Owned: diesel does not take a borrowed value in this join condition.
+                    .and(passkeys::credential_id.eq(credential_id.to_string()))),
+            )
+            .left_join(
+                users::table.on(users::tenant_id
+                    .eq(passkeys::tenant_id)
+                    .and(users::id.eq(passkeys::user_id))),
+            )
+            .filter(webauthn_ceremonies::id.eq(ceremony_id))
+            .filter(webauthn_ceremonies::tenant_id.eq(tenant_id))
+            .select((
+                Ceremony::as_select(),
+                Option::<Passkey>::as_select(),
+                Option::<User>::as_select(),
+            ))
+            .first(c)
+            .optional())?;
+    // Expiry is checked here rather than in SQL: see `ceremonies::find_live_ceremony`.
+    Ok(row
+        .filter(|(ceremony, _, _)| ceremony.expires_at > now)
+        .map(|(ceremony, passkey, user)| (ceremony, passkey.zip(user))))
+}
 
 /// The rows of one passkey sign-in, built by the domain.
 pub struct PasskeySignIn<'a> {
@@ -21,7 +116,7 @@ pub struct PasskeySignIn<'a> {
     pub passkey_id: &'a str,
     /// The counter the assertion was checked against: a concurrent use moved it.
     pub expected_sign_count: i64,
-    pub passkey_use: &'a passkeys::PasskeyUse,
+    pub passkey_use: &'a PasskeyUse,
     pub attempt: &'a AuthEvent,
     /// The digest of the browser's session cookie before this sign-in, ended (no fixation).
     pub previous_session_hash: Option<&'a str>,
@@ -140,11 +235,10 @@ fn record_on_sqlite(
     s: &PasskeySignIn<'_>,
     now: PrimitiveDateTime,
 ) -> StoreResult<bool> {
-    if !ceremonies::consume_ceremony(conn, s.tenant_id, s.ceremony_id)? {
+    if !consume_ceremony(conn, s.tenant_id, s.ceremony_id)? {
         return Ok(false);
     }
-    if passkeys::update_passkey_use(conn, s.passkey_id, s.expected_sign_count, s.passkey_use)? != 1
-    {
+    if update_passkey_use(conn, s.passkey_id, s.expected_sign_count, s.passkey_use)? != 1 {
         return Ok(false);
     }
     insert_auth_event(conn, s.attempt)?;
@@ -152,7 +246,7 @@ fn record_on_sqlite(
         end_session_by_token_hash(conn, s.tenant_id, hash, now)?;
     }
     insert_session(conn, s.session)?;
-    users::record_login(conn, s.tenant_id, &s.session.user_id, now)?;
+    super::users::record_login(conn, s.tenant_id, &s.session.user_id, now)?;
     insert_audit_event(conn, s.audit)?;
     Ok(true)
 }
