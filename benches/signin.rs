@@ -6,6 +6,8 @@
 //!
 //! `BENCH_ONLY` narrows a run to some of `sqlite`, `postgres`, `passkey`, `password`
 //! (comma-separated; a backend and/or a kind), for iterating on one figure.
+//! `BENCH_PG_SOCKET=1` connects the server to PostgreSQL over its Unix socket instead of
+//! TCP on loopback.
 //!
 //! Benchmark configuration: every request comes from 127.0.0.1, so the per-IP and
 //! per-identifier rate limits are raised (PASSGATE_RATE_LIMIT__PER_IP / __PER_IDENTIFIER);
@@ -435,11 +437,17 @@ fn main() {
         if wanted("postgres", BACKENDS) {
             match Postgres::start() {
                 Some(pg) => {
-                    let url = pg.database("bench");
+                    let tcp_url = pg.database("bench");
+                    let over_socket = std::env::var("BENCH_PG_SOCKET").is_ok_and(|v| v == "1");
+                    let (url, label) = if over_socket {
+                        (pg.socket_url("bench"), "PostgreSQL (durable commits, Unix socket)")
+                    } else {
+                        (tcp_url, "PostgreSQL (durable commits, TCP)")
+                    };
                     let database = Database {
                         postgres: Some((&pg, url)),
                     };
-                    bench_backend("PostgreSQL (durable commits)", database, seconds).await;
+                    bench_backend(label, database, seconds).await;
                 }
                 None => println!("\n(PostgreSQL not available here: skipped)"),
             }

@@ -168,6 +168,7 @@ impl Drop for Server {
 pub struct Postgres {
     dir: PathBuf,
     bin: PathBuf,
+    port: u16,
     pub url: String,
 }
 
@@ -230,6 +231,7 @@ impl Postgres {
         Some(Postgres {
             dir,
             bin,
+            port,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         })
     }
@@ -249,6 +251,16 @@ impl Postgres {
             .map(|(b, _)| b)
             .unwrap_or(&self.url);
         format!("{base}/{name}")
+    }
+
+    /// The same database reached over the cluster's Unix socket (libpq's `host=<dir>`), as
+    /// a PostgreSQL on the server's own host would be.
+    pub fn socket_url(&self, name: &str) -> String {
+        format!(
+            "postgres:///{name}?host={}&port={}&user=postgres",
+            self.dir.display(),
+            self.port
+        )
     }
 }
 

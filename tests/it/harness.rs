@@ -252,6 +252,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Reaches the PostgreSQL test database over the local cluster's Unix socket; `None` when
+    /// its socket is not known here.
+    pub fn over_unix_socket(mut self) -> Option<Self> {
+        let url = self.database.as_ref()?.socket_url()?;
+        self.settings.database_url = Some(url);
+        Some(self)
+    }
+
     pub async fn spawn(mut self) -> TestApp {
         // Bind first so the public URL (WebAuthn origin, issuer) names the real port; the
         // host is `localhost` because WebAuthn refuses IP addresses as relying party ids.

@@ -68,6 +68,21 @@ impl TestDatabase {
             url: url.to_string(),
         })
     }
+
+    /// This database over the local cluster's Unix socket (libpq's `host=<dir>`); `None`
+    /// when the server is one named by `TEST_POSTGRES_URL`, whose socket is not ours to know.
+    pub fn socket_url(&self) -> Option<String> {
+        if std::env::var("TEST_POSTGRES_URL").is_ok() {
+            return None;
+        }
+        let port = url::Url::parse(&self.admin_url).ok()?.port()?;
+        let dir = std::env::temp_dir().join("passgate-test-pg");
+        Some(format!(
+            "postgres:///{}?host={}&port={port}&user=postgres",
+            self.name,
+            dir.display()
+        ))
+    }
 }
 
 impl Drop for TestDatabase {

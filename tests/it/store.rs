@@ -255,3 +255,35 @@ async fn a_postgres_connection_ended_by_the_server_is_replaced() {
         "once a dead connection failed it is replaced: {statuses:?}"
     );
 }
+
+/// A PostgreSQL on passgate's own host is reached over its Unix socket when the URL says
+/// `host=<socket directory>` (libpq's form): no TCP stack on either side of each statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_on_the_same_host_is_reached_over_its_unix_socket() {
+    if crate::pg::admin_url().is_none() {
+        return;
+    }
+    let Some(builder) = TestApp::builder(Backend::Postgres).over_unix_socket() else {
+        return;
+    };
+    let app = builder.spawn().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.create_tenant("acme").await;
+    #[derive(diesel::QueryableByName)]
+    struct Peer {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        over_socket: bool,
+    }
+    let peer: Peer = app.db(|conn| {
+        use diesel::RunQueryDsl;
+        let passgate::store::DbConn::Postgres(pg) = conn else {
+            unreachable!("a PostgreSQL test app")
+        };
+        // The server's address of a Unix-socket connection is NULL.
+        Ok(diesel::sql_query("SELECT inet_server_addr() IS NULL AS over_socket").get_result(pg)?)
+    });
+    assert!(
+        peer.over_socket,
+        "the pool's connections use the Unix socket"
+    );
+}
