@@ -287,3 +287,33 @@ async fn a_postgres_on_the_same_host_is_reached_over_its_unix_socket() {
         "the pool's connections use the Unix socket"
     );
 }
+
+/// On PostgreSQL only the rate-limit windows are unlogged (no WAL, emptied after a crash: the
+/// limits count afresh). Everything else — credentials, sessions, ceremonies, the event
+/// logs — is durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_rate_limit_windows_are_unlogged_on_postgres() {
+    if crate::pg::admin_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    #[derive(diesel::QueryableByName)]
+    struct Unlogged {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        relname: String,
+    }
+    let unlogged: Vec<String> = app.db(|conn| {
+        use diesel::RunQueryDsl;
+        let passgate::store::DbConn::Postgres(pg) = conn else {
+            unreachable!("a PostgreSQL test app")
+        };
+        let rows: Vec<Unlogged> = diesel::sql_query(
+            "SELECT relname::TEXT AS relname FROM pg_class \
+             WHERE relkind = 'r' AND relpersistence = 'u' \
+               AND relnamespace = 'public'::regnamespace ORDER BY relname",
+        )
+        .load(pg)?;
+        Ok(rows.into_iter().map(|r| r.relname).collect())
+    });
+    assert_eq!(unlogged, ["rate_limit_windows"]);
+}
