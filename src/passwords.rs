@@ -179,6 +179,34 @@ mod tests {
         assert!(verify_blocking("wrong", &old).rehashed.is_none());
     }
 
+    /// Issue 3: with every hashing slot busy, an attempt is refused once its queue time is
+    /// up (503 at the HTTP layer) instead of waiting for ever; a freed slot serves again.
+    #[tokio::test]
+    async fn a_full_hashing_pool_refuses_instead_of_queueing() {
+        let pool = HashingPool::new(1, Duration::from_millis(20));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(move || {
+                    let _ = released.recv();
+                    1
+                })
+                .await
+            })
+        };
+        while pool.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            pool.run(|| 2).await,
+            Err(PasswordError::Overloaded)
+        ));
+        release.send(()).unwrap();
+        assert_eq!(busy.await.unwrap().unwrap(), 1);
+        assert_eq!(pool.run(|| 3).await.unwrap(), 3);
+    }
+
     #[test]
     fn short_and_huge_passwords_are_refused() {
         assert!(matches!(
