@@ -76,7 +76,7 @@ impl TestDatabase {
             return None;
         }
         let port = url::Url::parse(&self.admin_url).ok()?.port()?;
-        let dir = std::env::temp_dir().join("passgate-test-pg");
+        let dir = cluster_dir();
         Some(format!(
             "postgres:///{}?host={}&port={port}&user=postgres",
             self.name,
@@ -131,11 +131,16 @@ fn pg_command(bin: &Path, tool: &str, as_postgres: bool) -> Command {
     }
 }
 
+/// Where the throwaway cluster lives (its data, and its Unix socket).
+fn cluster_dir() -> PathBuf {
+    std::env::temp_dir().join("passgate-test-pg")
+}
+
 fn ensure_local_cluster() -> Result<String, String> {
     let bin = bin_dir()?;
     let as_postgres = is_root();
     let base = std::env::temp_dir();
-    let dir = base.join("passgate-test-pg");
+    let dir = cluster_dir();
     // Several test processes (cargo test, nextest) may race to set the cluster up.
     let lock = File::create(base.join("passgate-test-pg.lock")).map_err(|e| e.to_string())?;
     lock.lock().map_err(|e| e.to_string())?;
