@@ -169,21 +169,34 @@ impl Outcomes {
             Err(()) => r.2 += 1,
         }
     }
+}
 
-    /// The run's figures and its refusals.
-    fn tally(self, elapsed: Duration, cpu_seconds: f64) -> (Stats, usize) {
-        let (latencies, errors, refused) = self.0.into_inner().unwrap();
-        (
-            Stats {
-                count: latencies.len(),
-                errors,
-                elapsed,
-                cpu_seconds,
-                latencies_us: latencies,
-            },
-            refused,
-        )
+/// Waits for a run's logins, then returns its figures (from `started`, the server's CPU since
+/// `cpu_before`) and its refusals.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    results: Arc<Outcomes>,
+    started: Instant,
+    pid: u32,
+    cpu_before: f64,
+) -> (Stats, usize) {
+    for t in tasks {
+        t.await.unwrap();
     }
+    let elapsed = started.elapsed();
+    let cpu_seconds = cpu_seconds(pid) - cpu_before;
+    let outcomes = Arc::try_unwrap(results).ok().unwrap();
+    let (latencies, errors, refused) = outcomes.0.into_inner().unwrap();
+    (
+        Stats {
+            count: latencies.len(),
+            errors,
+            elapsed,
+            cpu_seconds,
+            latencies_us: latencies,
+        },
+        refused,
+    )
 }
 
 enum Kind {
@@ -224,13 +237,7 @@ async fn run(
             }
         }));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    Arc::try_unwrap(results)
-        .ok()
-        .unwrap()
-        .tally(started.elapsed(), cpu_seconds(server.pid()) - cpu_before)
+    gather(tasks, results, started, server.pid(), cpu_before).await
 }
 
 /// Password logins arriving `rate` times a second for `seconds`, whatever the server's pace
@@ -266,13 +273,7 @@ async fn run_open_loop(
             results.record(outcome, t.elapsed());
         }));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    Arc::try_unwrap(results)
-        .ok()
-        .unwrap()
-        .tally(started.elapsed(), cpu_seconds(server.pid()) - cpu_before)
+    gather(tasks, results, started, server.pid(), cpu_before).await
 }
 
 /// Whether `BENCH_ONLY` (if set) names `part`, or names nothing of its group.
