@@ -12,6 +12,7 @@ pub mod introspect;
 pub mod jwt;
 pub mod keys;
 pub mod logout;
+pub mod redeem;
 pub mod refresh;
 pub mod revoke;
 pub mod schedule;

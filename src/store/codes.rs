@@ -2,14 +2,15 @@
 //! redemption issued is recorded so a replay can revoke it.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text, Timestamp};
+use diesel::sql_types::{Bool, Nullable, Text, Timestamp};
 use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::authorization_codes;
+use super::tokens::{RefreshToken, RefreshTokenFamily, insert_family, insert_refresh_token};
 use super::{DbConn, StoreResult, per_backend};
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]
 // None as NULL: one SQL text, so diesel caches the insert by type, never re-rendering it.
 #[diesel(treat_none_as_default_value = false)]
@@ -73,35 +74,161 @@ pub fn update_code_redeemed(
     Ok(claimed == 1)
 }
 
-/// Claims the code and records what its redemption issues, in one statement: true only for
-/// the first caller, also when two redemptions race.
-pub fn update_code_redeemed_issuing(
-    conn: &mut DbConn,
-    tenant_id: &str,
-    code_hash: &str,
-    now: PrimitiveDateTime,
-    issued: &Issued<'_>,
-) -> StoreResult<bool> {
-    let claimed = per_backend!(conn, |c| prepared![
-        "UPDATE authorization_codes SET redeemed_at = ", ", issued_family_id = ",
-        ", issued_access_jti = ", ", issued_access_expires_at = ", " WHERE tenant_id = ",
-        " AND code_hash = ", " AND redeemed_at IS NULL";
-        bind::<Timestamp, _>(now),
-        bind::<Nullable<Text>, _>(issued.family_id),
-        bind::<Text, _>(issued.access_jti),
-        bind::<Timestamp, _>(issued.access_expires_at),
-        bind::<Text, _>(tenant_id),
-        bind::<Text, _>(code_hash)
-    ]
-    .execute(c))?;
-    Ok(claimed == 1)
+/// A code as presented at the token endpoint, with everything its redemption must match.
+pub struct PresentedCode<'a> {
+    pub tenant_id: &'a str,
+    pub code_hash: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    /// BASE64URL(SHA256(code_verifier)), compared with the stored challenge by the database
+    /// (not in constant time: the challenge crossed the front channel in the clear, and
+    /// learning it gives no verifier).
+    pub code_challenge: &'a str,
 }
 
-/// What a redemption issues, recorded on the code so a replay can revoke it.
-pub struct Issued<'a> {
-    pub family_id: Option<&'a str>,
+/// What a redemption issues: the access token, and a refresh-token family when the code's
+/// scope includes `offline_access` or the client always gets one.
+pub struct Redemption<'a> {
     pub access_jti: &'a str,
     pub access_expires_at: PrimitiveDateTime,
+    /// `None` when the client may not use the refresh grant at all.
+    pub family: Option<NewFamily<'a>>,
+    pub is_refresh_always_issued: bool,
+}
+
+/// The family a redemption would start, and its first refresh token.
+pub struct NewFamily<'a> {
+    pub id: &'a str,
+    pub absolute_expires_at: PrimitiveDateTime,
+    pub refresh_token_hash: &'a str,
+    pub refresh_idle_expires_at: PrimitiveDateTime,
+}
+
+/// Redeems the code if everything matches — unused, unexpired, this client, this redirect
+/// URI, this PKCE challenge, its user active — spending it and storing what it issues (the
+/// access token's `jti`; the refresh family and its first token) in one atomic write: on
+/// PostgreSQL one statement, on SQLite the writer's transaction. The code as it was
+/// (`issued_family_id` set when a family was started); `None` when anything did not match,
+/// and then nothing was written.
+pub fn claim_code(
+    conn: &mut DbConn,
+    presented: &PresentedCode<'_>,
+    redemption: &Redemption<'_>,
+    now: PrimitiveDateTime,
+) -> StoreResult<Option<AuthorizationCode>> {
+    let family = redemption.family.as_ref();
+    let DbConn::Postgres(c) = conn else {
+        return claim_code_on_sqlite(conn, presented, redemption, now);
+    };
+    // Data-modifying CTEs run once whether or not the final SELECT reads them; the family
+    // and its token are inserted only when the claim started one.
+    Ok(prepared![
+        "WITH claimed AS (UPDATE authorization_codes SET redeemed_at = ",
+        ", issued_family_id = CASE WHEN ",
+        " OR (' ' || scope || ' ') LIKE '% offline\\_access %' ESCAPE '\\' THEN ",
+        " END, issued_access_jti = ", ", issued_access_expires_at = ",
+        " WHERE tenant_id = ", " AND code_hash = ", " AND redeemed_at IS NULL AND expires_at > ",
+        " AND client_id = ", " AND redirect_uri = ", " AND code_challenge = ",
+        " AND EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = authorization_codes.tenant_id \
+         AND u.id = authorization_codes.user_id AND u.status = 'active') RETURNING *), \
+         family AS (INSERT INTO refresh_token_families (id, tenant_id, client_id, user_id, \
+         session_id, scope, auth_time, amr, acr, created_at, absolute_expires_at, revoked_at, \
+         revoked_reason) SELECT issued_family_id, tenant_id, client_id, user_id, session_id, \
+         scope, auth_time, amr, acr, redeemed_at, ",
+        ", NULL, NULL FROM claimed WHERE issued_family_id IS NOT NULL RETURNING id, tenant_id), \
+         token AS (INSERT INTO refresh_tokens (token_hash, tenant_id, family_id, created_at, \
+         idle_expires_at, rotated_at, access_jti, access_expires_at) SELECT ",
+        ", family.tenant_id, family.id, claimed.redeemed_at, ",
+        ", NULL, claimed.issued_access_jti, claimed.issued_access_expires_at \
+         FROM family, claimed RETURNING 1) SELECT * FROM claimed";
+        bind::<Timestamp, _>(now),
+        bind::<Bool, _>(redemption.is_refresh_always_issued),
+        bind::<Nullable<Text>, _>(family.map(|f| f.id)),
+        bind::<Text, _>(redemption.access_jti),
+        bind::<Timestamp, _>(redemption.access_expires_at),
+        bind::<Text, _>(presented.tenant_id),
+        bind::<Text, _>(presented.code_hash),
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(presented.client_id),
+        bind::<Text, _>(presented.redirect_uri),
+        bind::<Text, _>(presented.code_challenge),
+        bind::<Timestamp, _>(family.map_or(now, |f| f.absolute_expires_at)),
+        bind::<Text, _>(family.map_or("", |f| f.refresh_token_hash)),
+        bind::<Timestamp, _>(family.map_or(now, |f| f.refresh_idle_expires_at))
+    ]
+    .get_result::<AuthorizationCode>(c)
+    .optional()?)
+}
+
+/// SQLite has no data-modifying CTE: the claim, then the family and its token, in the
+/// writer's transaction, which no other write interleaves with.
+fn claim_code_on_sqlite(
+    conn: &mut DbConn,
+    presented: &PresentedCode<'_>,
+    redemption: &Redemption<'_>,
+    now: PrimitiveDateTime,
+) -> StoreResult<Option<AuthorizationCode>> {
+    let family = redemption.family.as_ref();
+    let claimed = per_backend!(conn, |c| {
+        prepared![
+        "UPDATE authorization_codes SET redeemed_at = ", ", issued_family_id = CASE WHEN ",
+        " OR (' ' || scope || ' ') LIKE '% offline\\_access %' ESCAPE '\\' THEN ",
+        " END, issued_access_jti = ", ", issued_access_expires_at = ",
+        " WHERE tenant_id = ", " AND code_hash = ", " AND redeemed_at IS NULL AND expires_at > ",
+        " AND client_id = ", " AND redirect_uri = ", " AND code_challenge = ",
+        " AND EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = authorization_codes.tenant_id \
+         AND u.id = authorization_codes.user_id AND u.status = 'active') RETURNING *";
+        bind::<Timestamp, _>(now),
+        bind::<Bool, _>(redemption.is_refresh_always_issued),
+        bind::<Nullable<Text>, _>(family.map(|f| f.id)),
+        bind::<Text, _>(redemption.access_jti),
+        bind::<Timestamp, _>(redemption.access_expires_at),
+        bind::<Text, _>(presented.tenant_id),
+        bind::<Text, _>(presented.code_hash),
+        bind::<Timestamp, _>(now),
+        bind::<Text, _>(presented.client_id),
+        bind::<Text, _>(presented.redirect_uri),
+        bind::<Text, _>(presented.code_challenge)
+    ]
+    .get_result::<AuthorizationCode>(c)
+    .optional()
+    })?;
+    if let (Some(code), Some(family)) = (&claimed, family)
+        && code.issued_family_id.is_some()
+    {
+        insert_family(
+            conn,
+            &RefreshTokenFamily {
+                id: family.id.to_string(),
+                tenant_id: code.tenant_id.clone(),
+                client_id: code.client_id.clone(),
+                user_id: code.user_id.clone(),
+                session_id: code.session_id.clone(),
+                scope: code.scope.clone(),
+                auth_time: code.auth_time,
+                amr: code.amr.clone(),
+                acr: code.acr.clone(),
+                created_at: now,
+                absolute_expires_at: family.absolute_expires_at,
+                revoked_at: None,
+                revoked_reason: None,
+            },
+        )?;
+        insert_refresh_token(
+            conn,
+            &RefreshToken {
+                token_hash: family.refresh_token_hash.to_string(),
+                tenant_id: code.tenant_id.clone(),
+                family_id: family.id.to_string(),
+                created_at: now,
+                idle_expires_at: family.refresh_idle_expires_at,
+                rotated_at: None,
+                access_jti: redemption.access_jti.to_string(),
+                access_expires_at: redemption.access_expires_at,
+            },
+        )?;
+    }
+    Ok(claimed)
 }
 
 /// Codes live 60 seconds; the rows are kept a while longer so a late replay is still

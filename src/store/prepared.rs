@@ -79,6 +79,7 @@ binds_for_tuple!(A 0, B 1, C 2);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
 binds_for_tuple!(
     A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16,
     R 17

@@ -19,6 +19,7 @@ mod oidc_cli;
 mod oidc_flow;
 mod oidc_keys;
 mod oidc_negative;
+mod oidc_redeem;
 mod oidc_support;
 mod passkey_refusals;
 mod recovery_admin;

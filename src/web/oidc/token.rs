@@ -13,7 +13,7 @@ use crate::oidc::clients::{
     self, Client, Credentials, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS,
     GRANT_REFRESH_TOKEN,
 };
-use crate::oidc::{Error, introspect, refresh, revoke, token};
+use crate::oidc::{Error, introspect, redeem, refresh, revoke, token};
 use crate::web::AppError;
 
 #[derive(Debug, Deserialize)]
@@ -148,19 +148,15 @@ pub async fn post_token(
             let code = form
                 .code
                 .ok_or_else(|| Error::InvalidRequest("code is missing".into()))?;
-            state
-                .store
-                .write(move |conn| {
-                    token::redeem_code(
-                        conn,
-                        &ctx.issuer(),
-                        &client,
-                        &code,
-                        form.redirect_uri.as_deref(),
-                        form.code_verifier.as_deref(),
-                    )
-                })
-                .await??
+            redeem::redeem(
+                &state.store,
+                &ctx.issuer(),
+                &client,
+                &code,
+                form.redirect_uri.as_deref(),
+                form.code_verifier.as_deref(),
+            )
+            .await?
         }
         _ => {
             let refresh_token = form
