@@ -140,7 +140,7 @@ fn claim_and_sign(
     };
     let access = sign_access_token_as(
         ctx,
-        jti.clone(),
+        jti,
         &client.id,
         &code.user_id,
         &code.scope,

@@ -120,8 +120,10 @@ pub fn claim_code(
     let DbConn::Postgres(c) = conn else {
         return claim_code_on_sqlite(conn, presented, redemption, now);
     };
-    // Data-modifying CTEs run once whether or not the final SELECT reads them; the family
-    // and its token are inserted only when the claim started one.
+    // The family is started when the code's space-separated scope holds `offline_access`
+    // (oidc::scopes::OFFLINE_ACCESS; `_` escaped, it is LIKE's one-character wildcard) or the
+    // client always gets one. Data-modifying CTEs run once whether or not the final SELECT reads
+    // them; the family and its token are inserted only when the claim started one.
     Ok(prepared![
         "WITH claimed AS (UPDATE authorization_codes SET redeemed_at = ",
         ", issued_family_id = CASE WHEN ",

@@ -211,14 +211,10 @@ backend_test! {
         let rp = setup(&app, "acme").await;
         let first = tokens(&app, &rp).await;
         let form = [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
-        let set_status = |status: &'static str| {
-            let (tenant_id, user_id, now) = (rp.tenant.id.clone(), rp.user.id.clone(), app.clock.now());
-            app.db(move |conn| passgate::store::users::update_user_status(conn, &tenant_id, &user_id, status, now))
-        };
-        set_status(passgate::users::status::DISABLED);
+        set_user_status(&app, &rp, passgate::users::status::DISABLED);
         let (status, body) = token(&app, &rp, &form).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-        set_status(passgate::users::status::ACTIVE);
+        set_user_status(&app, &rp, passgate::users::status::ACTIVE);
         let (status, body) = token(&app, &rp, &form).await;
         assert_eq!(status, 200, "{body}");
     }

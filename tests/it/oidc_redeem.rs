@@ -40,15 +40,11 @@ backend_test! {
         let rp = setup(&app, "acme").await;
         sign_in(&app, &rp).await;
         let (code, verifier) = authorize_code(&app, &rp, &[]).await;
-        let set_status = |status: &'static str| {
-            let (tenant_id, user_id, now) = (rp.tenant.id.clone(), rp.user.id.clone(), app.clock.now());
-            app.db(move |conn| passgate::store::users::update_user_status(conn, &tenant_id, &user_id, status, now))
-        };
-        set_status(passgate::users::status::DISABLED);
+        set_user_status(&app, &rp, passgate::users::status::DISABLED);
         let (status, body) = redeem(&app, &rp, &code, &verifier).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
         assert!(body["error_description"].as_str().unwrap().contains("can no longer sign in"), "{body}");
-        set_status(passgate::users::status::ACTIVE);
+        set_user_status(&app, &rp, passgate::users::status::ACTIVE);
         let (status, _) = redeem(&app, &rp, &code, &verifier).await;
         assert_eq!(status, 400, "the code stays burnt");
     }
