@@ -5,13 +5,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use webauthn_rs_core::error::WebauthnError;
-use webauthn_rs_core::internals::AuthenticatorData;
 use webauthn_rs_core::proto::{
-    Authentication, AuthenticationState, AuthenticatorTransport, Credential, PublicKeyCredential,
-    UserVerificationPolicy,
+    AuthenticatorTransport, Credential, PublicKeyCredential, UserVerificationPolicy,
 };
 
+use super::assertion::{AssertionRefused, LoginChallenge, verify_assertion};
 use super::{PasskeyError, Passkeys, user_handle};
 use crate::clock::UtcTime;
 use crate::crypto::{MasterKey, new_id};
@@ -51,10 +49,19 @@ fn stored_credential(passkey: &Passkey) -> Result<Credential, PasskeyError> {
     credential.counter = u32::try_from(passkey.sign_count).unwrap_or(u32::MAX);
     credential.backup_eligible = passkey.backup_eligible;
     credential.backup_state = passkey.backup_state;
+    Ok(credential)
+}
+
+/// A passkey as `allowCredentials` lists it, with the transports the browser reported at
+/// registration (an unknown one drops the list, as webauthn-rs does).
+fn allowed_credential(passkey: &Passkey) -> Value {
     let transports: Vec<AuthenticatorTransport> =
         serde_json::from_str(&passkey.transports).unwrap_or_default();
-    credential.transports = (!transports.is_empty()).then_some(transports);
-    Ok(credential)
+    let mut allowed = json!({"type": "public-key", "id": passkey.credential_id});
+    if !transports.is_empty() {
+        allowed["transports"] = json!(transports);
+    }
+    allowed
 }
 
 /// Whose ceremony it is: the tenant, the user when known, and the kind.
@@ -83,41 +90,55 @@ impl PendingLogin {
     }
 }
 
+/// A ceremony whose options list `allowed` (none: any discoverable passkey may answer).
+/// webauthn-rs makes the options; the ceremony keeps only their challenge and the policy,
+/// which is all the assertion is checked against besides the stored passkey.
 fn start(
     passkeys: &Passkeys,
     policy: &TenantPolicy,
     owner: Owner<'_>,
-    credentials: Vec<Credential>,
+    allowed: Vec<Value>,
     now: UtcTime,
 ) -> Result<PendingLogin, PasskeyError> {
     let builder = passkeys
         .core
-        .new_challenge_authenticate_builder(credentials, Some(uv_policy(policy)))
-        .map_err(PasskeyError::from_webauthn)?
-        .allow_backup_eligible_upgrade(true);
-    let (rcr, state) = passkeys
+        .new_challenge_authenticate_builder(Vec::new(), Some(uv_policy(policy)))
+        .map_err(PasskeyError::from_webauthn)?;
+    let (rcr, _) = passkeys
         .core
         .generate_challenge_authenticate(builder)
         .map_err(PasskeyError::from_webauthn)?;
+    let mut value =
+        serde_json::to_value(&rcr).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    let mut options = value
+        .get_mut("publicKey")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    if !allowed.is_empty() {
+        options["allowCredentials"] = Value::Array(allowed);
+    }
+    let challenge = LoginChallenge {
+        challenge: options["challenge"]
+            .as_str()
+            .ok_or_else(|| PasskeyError::Internal("options without a challenge".into()))?
+            .to_string(),
+        user_verification_required: policy.user_verification == UserVerification::Required,
+    };
     let ceremony = Ceremony {
         id: new_id(),
         tenant_id: owner.tenant_id.to_string(),
         user_id: owner.user_id.map(str::to_string),
         kind: owner.kind.to_string(),
         purpose: super::purpose::LOGIN.into(),
-        state: serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?,
+        state: serde_json::to_string(&challenge)
+            .map_err(|e| PasskeyError::Internal(e.to_string()))?,
         context: "{}".into(),
         created_at: now,
         expires_at: passkeys.ceremony_expiry(now),
     };
-    let mut value =
-        serde_json::to_value(&rcr).map_err(|e| PasskeyError::Internal(e.to_string()))?;
     let start = LoginStart {
         ceremony_id: ceremony.id.clone(),
-        options: value
-            .get_mut("publicKey")
-            .map(Value::take)
-            .unwrap_or(Value::Null),
+        options,
     };
     Ok(PendingLogin { ceremony, start })
 }
@@ -160,30 +181,29 @@ pub fn start_identified_login(
     let tenant_id = claimant.tenant_id;
     let active = claimant.user.filter(|u| u.status == status::ACTIVE);
     if let (Some(user), false) = (active, claimant.passkeys.is_empty()) {
-        let credentials = claimant
-            .passkeys
-            .iter()
-            .map(stored_credential)
-            .collect::<Result<Vec<_>, _>>()?;
+        let allowed = claimant.passkeys.iter().map(allowed_credential).collect();
         let owner = Owner {
             tenant_id,
             user_id: Some(&user.id),
             kind: IDENTIFIED,
         };
-        return start(passkeys, policy, owner, credentials, now);
+        return start(passkeys, policy, owner, allowed, now);
     }
     let owner = Owner {
         tenant_id,
         user_id: None,
         kind: DECOY_KIND,
     };
-    let mut decoy = start(passkeys, policy, owner, Vec::new(), now)?;
-    decoy.start.options["allowCredentials"] =
-        decoy_credentials(master_key, tenant_id, claimant.email);
-    Ok(decoy)
+    start(
+        passkeys,
+        policy,
+        owner,
+        decoy_credentials(master_key, tenant_id, claimant.email),
+        now,
+    )
 }
 
-fn decoy_credentials(master_key: &MasterKey, tenant_id: &str, email: &str) -> Value {
+fn decoy_credentials(master_key: &MasterKey, tenant_id: &str, email: &str) -> Vec<Value> {
     let seed = master_key.mac(format!("decoy|{tenant_id}|{email}").as_bytes());
     let count = 1 + usize::from(seed[0] % 2);
     let transports = [json!(["internal", "hybrid"]), json!(["usb", "nfc"])];
@@ -197,7 +217,7 @@ fn decoy_credentials(master_key: &MasterKey, tenant_id: &str, email: &str) -> Va
             })
         })
         .collect();
-    Value::Array(creds)
+    creds
 }
 
 /// A verified assertion; nothing is written yet.
@@ -291,48 +311,34 @@ pub async fn verify_login(
         }
         _ => {}
     }
-    let state: AuthenticationState =
-        serde_json::from_str(&ceremony.state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    // A ceremony stored by an earlier version has another shape: it is as good as expired.
+    let challenge: LoginChallenge =
+        serde_json::from_str(&ceremony.state).map_err(|_| PasskeyError::CeremonyNotFound)?;
     let credential = stored_credential(&passkey)?;
-    let outcome = passkeys
-        .core
-        .authenticate_single_credential(&response, &state, &credential);
-    let (counter, user_verified, backup_eligible, backup_state, counter_flagged) = match outcome {
-        Ok(result) => (
-            result.counter(),
-            result.user_verified(),
-            result.backup_eligible(),
-            result.backup_state(),
-            false,
-        ),
-        // Reported only after the signature, challenge and origin verified (WebAuthn L3
-        // §7.2 step 21): the assertion is genuine but the counter did not increase.
-        Err(WebauthnError::CredentialPossibleCompromise) => {
-            if policy.counter_regression == CounterRegression::Refuse {
-                return Err(PasskeyError::CounterRegression);
-            }
-            let data = AuthenticatorData::<Authentication>::try_from(
-                response.response.authenticator_data.as_slice(),
-            )
-            .map_err(|e| PasskeyError::Verification(e.to_string()))?;
-            (
-                passkey.sign_count.try_into().unwrap_or(data.counter),
-                data.user_verified,
-                data.backup_eligible,
-                data.backup_state,
-                true,
-            )
-        }
-        Err(e) => return Err(PasskeyError::from_webauthn(e)),
-    };
+    let asserted = verify_assertion(&passkeys.relying_party, &challenge, &credential, &response)
+        .map_err(|refused| match refused {
+            AssertionRefused::UserNotVerified => PasskeyError::UserVerificationRequired,
+            other => PasskeyError::Verification(other.to_string()),
+        })?;
+    // Only once the signature verified (§7.2 step 21): the assertion is genuine but the
+    // counter did not increase.
+    let counter_flagged = asserted.counter_regressed;
+    if counter_flagged && policy.counter_regression == CounterRegression::Refuse {
+        return Err(PasskeyError::CounterRegression);
+    }
     Ok(VerifiedLogin {
         ceremony,
         user,
+        // A flagged counter never moves the stored one back.
+        counter: if counter_flagged {
+            passkey.sign_count.try_into().unwrap_or(asserted.counter)
+        } else {
+            asserted.counter
+        },
         passkey,
-        counter,
-        user_verified,
-        backup_eligible,
-        backup_state,
+        user_verified: asserted.user_verified,
+        backup_eligible: asserted.backup_eligible,
+        backup_state: asserted.backup_state,
         counter_flagged,
     })
 }

@@ -69,6 +69,8 @@ pub struct Crafted {
     /// Each assertion adds this to the counter (0: a synced passkey that never counts).
     pub counter_step: u32,
     pub origin: String,
+    /// The client data says the page calling WebAuthn was framed by another origin.
+    pub cross_origin: bool,
     pub rp_id: String,
     pub user_verified: bool,
     pub backup_eligible: bool,
@@ -91,6 +93,7 @@ impl Crafted {
             counter: 0,
             counter_step: 1,
             origin: origin.trim_end_matches('/').to_string(),
+            cross_origin: false,
             rp_id: url.host_str().unwrap().to_string(),
             user_verified: true,
             backup_eligible: false,
@@ -111,6 +114,7 @@ impl Crafted {
             counter: self.counter,
             counter_step: 0,
             origin: self.origin.clone(),
+            cross_origin: false,
             rp_id: self.rp_id.clone(),
             user_verified: self.user_verified,
             backup_eligible: self.backup_eligible,
@@ -160,7 +164,7 @@ impl Crafted {
             "type": kind,
             "challenge": challenge,
             "origin": self.origin,
-            "crossOrigin": false,
+            "crossOrigin": self.cross_origin,
         }))
         .unwrap()
     }

@@ -83,6 +83,50 @@ backend_test! {
 }
 
 backend_test! {
+    async fn an_assertion_whose_signature_does_not_verify_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut key = Crafted::new(&app.address);
+        alice_with(&app, &mut key).await;
+        let browser = Browser::new(&app);
+        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+        let mut credential = key.sign(&answer["publicKey"]);
+        let genuine = credential.clone();
+        let mut signature = URL_SAFE_NO_PAD
+            .decode(credential["response"]["signature"].as_str().unwrap())
+            .unwrap();
+        // The last byte of s: the DER still parses, the signature no longer verifies.
+        *signature.last_mut().unwrap() ^= 0x01;
+        credential["response"]["signature"] = json!(URL_SAFE_NO_PAD.encode(&signature));
+        let before = app.state_snapshot();
+        let (status, body) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "verification_failed");
+        assert_eq!(app.state_snapshot(), before);
+        let res = browser.finish_login("acme", &csrf, &answer["ceremony_id"], genuine).await;
+        assert_eq!(res.status(), 200, "the ceremony is still there for the genuine assertion");
+    }
+}
+
+backend_test! {
+    /// The login page is never framed; an assertion made inside a cross-origin frame was
+    /// asked for by someone else's page.
+    async fn an_assertion_made_in_a_cross_origin_frame_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut key = Crafted::new(&app.address);
+        alice_with(&app, &mut key).await;
+        key.cross_origin = true;
+        let browser = Browser::new(&app);
+        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+        let credential = key.sign(&answer["publicKey"]);
+        let before = app.state_snapshot();
+        let (status, body) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "verification_failed");
+        assert_eq!(app.state_snapshot(), before);
+    }
+}
+
+backend_test! {
     async fn an_assertion_with_a_wrong_rp_id_hash_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
         let mut key = Crafted::new(&app.address);
