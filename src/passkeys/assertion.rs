@@ -226,8 +226,8 @@ mod tests {
             type_: COSEAlgorithm::ES256,
             key: COSEKeyType::EC_EC2(COSEEC2Key {
                 curve: cose_curve,
-                x: point[1..=half].to_vec().into(),
-                y: point[1 + half..].to_vec().into(),
+                x: point[1..=half].to_vec(),
+                y: point[1 + half..].to_vec(),
             }),
         };
         (key, cose)
@@ -266,7 +266,7 @@ mod tests {
     fn a_point_off_the_curve_is_refused() {
         let (_, mut cose) = ec_key(Nid::X9_62_PRIME256V1, ECDSACurve::SECP256R1);
         if let COSEKeyType::EC_EC2(ec) = &mut cose.key {
-            ec.y = vec![7u8; 32].into();
+            ec.y = vec![7u8; 32];
         }
         assert_eq!(
             signature_verifies(&cose, b"", SIGNED),
@@ -280,7 +280,7 @@ mod tests {
         let cose = COSEKey {
             type_: COSEAlgorithm::RS256,
             key: COSEKeyType::RSA(COSERSAKey {
-                n: rsa.n().to_vec().into(),
+                n: rsa.n().to_vec(),
                 e: rsa.e().to_vec().try_into().unwrap(),
             }),
         };

@@ -209,10 +209,10 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        if self.backend == Backend::Sqlite {
-            if let Some(mut conn) = self.pool.try_get() {
-                return conn.run(f);
-            }
+        if self.backend == Backend::Sqlite
+            && let Some(mut conn) = self.pool.try_get()
+        {
+            return conn.run(f);
         }
         let slot = admit(&self.slots).await?;
         let store = self.clone();
