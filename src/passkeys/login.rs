@@ -272,7 +272,7 @@ impl VerifiedLogin {
     }
 }
 
-/// Verifies an assertion against its ceremony and the stored passkey. Reads only.
+/// Verifies an assertion against its ceremony and the stored passkey. Writes nothing.
 pub async fn verify_login(
     store: &Store,
     passkeys: &Passkeys,
@@ -284,8 +284,9 @@ pub async fn verify_login(
 ) -> Result<VerifiedLogin, PasskeyError> {
     let credential_id = URL_SAFE_NO_PAD.encode(&response.raw_id);
     let (tenant, ceremony_id) = (tenant_id.to_string(), ceremony_id.to_string());
+    // The sign-in's write follows: on SQLite the read runs on the writer's warm cache.
     let found = store
-        .read(move |conn| {
+        .read_for_write(move |conn| {
             find_ceremony_and_passkey(conn, &tenant, &ceremony_id, &credential_id, now)
                 .map_err(PasskeyError::from)
         })
