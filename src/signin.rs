@@ -56,37 +56,35 @@ pub async fn identify(
         .await
         .map_err(PasskeyError::from)?;
     let (tenant, address) = (tenant_id.to_string(), email.clone());
-    // One statement, the same for an unknown email, so the answer takes as long (P3). The
-    // ceremony's insert follows: on SQLite both run on the writer's warm cache.
-    let claimed = state
+    let (passkeys, master_key) = (state.passkeys.clone(), state.master_key.clone());
+    // One job: the account (one statement, the same for an unknown email, so the answer
+    // takes as long, P3) and the ceremony's insert. On SQLite both run on the writer's warm
+    // cache in one hand-off; on PostgreSQL they are two statements, no transaction.
+    let (mode, ceremony) = state
         .store
-        .read_for_write(move |conn| find_claimed_account(conn, &tenant, address.as_str()))
-        .await?
-        .filter(|claimed| claimed.user.status == status::ACTIVE);
-    let (user, has_password, owned) = match claimed {
-        Some(c) => (Some(c.user), c.password_hash.is_some(), c.passkeys),
-        None => (None, false, Vec::new()),
-    };
-    let mode = if user.is_some() && owned.is_empty() && has_password {
-        "password"
-    } else {
-        "passkey"
-    };
-    let claimant = passkeys::Claimant {
-        tenant_id,
-        email: email.as_str(),
-        user: user.as_ref(),
-        passkeys: &owned,
-    };
-    let ceremony = passkeys::start_identified_login(
-        &state.passkeys,
-        &policy,
-        &state.master_key,
-        claimant,
-        now,
-    )?
-    .save(&state.store)
-    .await?;
+        .write_autocommit(move |conn| {
+            let claimed = find_claimed_account(conn, &tenant, address.as_str())?
+                .filter(|claimed| claimed.user.status == status::ACTIVE);
+            let (user, has_password, owned) = match claimed {
+                Some(c) => (Some(c.user), c.password_hash.is_some(), c.passkeys),
+                None => (None, false, Vec::new()),
+            };
+            let mode = if user.is_some() && owned.is_empty() && has_password {
+                "password"
+            } else {
+                "passkey"
+            };
+            let claimant = passkeys::Claimant {
+                tenant_id: &tenant,
+                email: address.as_str(),
+                user: user.as_ref(),
+                passkeys: &owned,
+            };
+            let pending =
+                passkeys::start_identified_login(&passkeys, &policy, &master_key, claimant, now)?;
+            Ok::<_, SignInError>((mode, pending.insert(conn)?))
+        })
+        .await?;
     Ok(IdentifyAnswer { mode, ceremony })
 }
 

@@ -15,11 +15,11 @@ use crate::clock::UtcTime;
 use crate::crypto::{MasterKey, new_id};
 use crate::policy::{CounterRegression, TenantPolicy, UserVerification};
 use crate::sessions::{ACR_PHISHING_RESISTANT, Authentication as LoginAuthentication};
-use crate::store::Store;
 use crate::store::ceremonies::{self, Ceremony};
 use crate::store::passkeys::{Passkey, PasskeyUse};
 use crate::store::signins::find_ceremony_and_passkey;
 use crate::store::users::User;
+use crate::store::{DbConn, Store};
 use crate::users::status;
 
 const IDENTIFIED: &str = "authentication";
@@ -80,13 +80,13 @@ pub struct PendingLogin {
 impl PendingLogin {
     /// Stores the ceremony (one statement) and hands out the browser's options.
     pub async fn save(self, store: &Store) -> Result<LoginStart, PasskeyError> {
-        let PendingLogin { ceremony, start } = self;
-        store
-            .write_autocommit(move |conn| {
-                ceremonies::insert_ceremony(conn, &ceremony).map_err(PasskeyError::from)
-            })
-            .await?;
-        Ok(start)
+        store.write_autocommit(move |conn| self.insert(conn)).await
+    }
+
+    /// [`PendingLogin::save`] inside a store job that does more.
+    pub fn insert(self, conn: &mut DbConn) -> Result<LoginStart, PasskeyError> {
+        ceremonies::insert_ceremony(conn, &self.ceremony)?;
+        Ok(self.start)
     }
 }
 
