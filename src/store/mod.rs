@@ -1,6 +1,7 @@
 //! The store layer: the only place that knows diesel. Repository modules take `&mut DbConn`,
 //! so one domain operation runs in one transaction (STYLE lesson 5).
 
+mod checkpointer;
 mod migrations;
 mod pool;
 pub(crate) mod prepared;

@@ -114,6 +114,7 @@ impl fmt::Debug for DatabaseUrl {
 }
 
 /// r2d2 manager that establishes the variant named by the URL and applies the SQLite pragmas.
+#[derive(Clone)]
 pub(super) struct ConnectionManager {
     url: DatabaseUrl,
 }

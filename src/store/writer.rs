@@ -1,6 +1,6 @@
 //! SQLite's writer: one thread commits the write transactions of concurrent requests
 //! together (group commit). SQLite has one writer at a time anyway; what a commit costs —
-//! the WAL frames of every page touched, their checksums and writes, the checkpoints — is
+//! the WAL frames of every page touched, their checksums and writes — is
 //! then paid once per batch instead of once per request, and a page several requests change
 //! (a table's last leaf, an index's hot page) is written once. Each request's work runs in
 //! its own savepoint, so a failure rolls back only that request's writes, and its result is
@@ -9,9 +9,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use tokio::sync::oneshot;
 
+use super::checkpointer::Checkpoints;
 use super::pool::ConnectionManager;
 use super::{DbConn, StoreError, TxError, in_transaction};
 
@@ -97,9 +98,10 @@ impl Writer {
         write_lock: Arc<Mutex<()>>,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel();
+        let checkpoints = Checkpoints::start(manager.clone())?;
         std::thread::Builder::new()
             .name("passgate-writer".into())
-            .spawn(move || run(&queue, &manager, &write_lock))?;
+            .spawn(move || run(&queue, &manager, &write_lock, &checkpoints))?;
         Ok(Writer { jobs })
     }
 
@@ -128,7 +130,12 @@ impl Writer {
     }
 }
 
-fn run(queue: &mpsc::Receiver<Box<dyn Job>>, manager: &ConnectionManager, lock: &Mutex<()>) {
+fn run(
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    manager: &ConnectionManager,
+    lock: &Mutex<()>,
+    checkpoints: &Checkpoints,
+) {
     let mut conn: Option<DbConn> = None;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -142,7 +149,7 @@ fn run(queue: &mpsc::Receiver<Box<dyn Job>>, manager: &ConnectionManager, lock: 
         while !batch.is_empty() {
             let c = match conn.as_mut() {
                 Some(c) => c,
-                None => match manager.establish() {
+                None => match writer_connection(manager) {
                     Ok(c) => conn.insert(c),
                     Err(e) => {
                         tracing::error!(error = %e, "the database writer cannot connect");
@@ -151,7 +158,9 @@ fn run(queue: &mpsc::Receiver<Box<dyn Job>>, manager: &ConnectionManager, lock: 
                     }
                 },
             };
-            match commit_batch(c, std::mem::take(&mut batch)) {
+            let outcome = commit_batch(c, std::mem::take(&mut batch));
+            checkpoints.committed();
+            match outcome {
                 Batch::Done => {}
                 // The connection's state is unknown: the rest runs on a new one.
                 Batch::Broken { not_run } => {
@@ -161,6 +170,14 @@ fn run(queue: &mpsc::Receiver<Box<dyn Job>>, manager: &ConnectionManager, lock: 
             }
         }
     }
+}
+
+/// The writer's connection leaves checkpoints to the checkpointer's thread.
+fn writer_connection(manager: &ConnectionManager) -> Result<DbConn, StoreError> {
+    let mut conn = manager.establish()?;
+    conn.batch_execute("PRAGMA wal_autocheckpoint = 0")
+        .map_err(StoreError::from)?;
+    Ok(conn)
 }
 
 enum Batch {
