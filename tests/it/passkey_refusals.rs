@@ -399,3 +399,41 @@ backend_test! {
         assert_eq!(last, 429, "the IP is limited");
     }
 }
+
+backend_test! {
+    /// A device-bound passkey whose authenticator starts syncing it (backup eligible and
+    /// backed up from now on) still signs in, and the passkey is recorded as synced.
+    async fn a_passkey_that_becomes_backup_eligible_signs_in_and_is_recorded_as_synced(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut key = Crafted::new(&app.address);
+        let tenant = alice_with(&app, &mut key).await;
+        key.backup_eligible = true;
+        let res = Browser::new(&app).passkey_login("acme", "alice@example.com", &mut key).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let passkey = app.db(|conn| {
+            let user = passgate::store::users::find_user_by_email(conn, &tenant.id, "alice@example.com")?.unwrap();
+            Ok(passgate::store::passkeys::list_user_passkeys(conn, &tenant.id, &user.id)?.remove(0))
+        });
+        assert!(passkey.backup_eligible && passkey.backup_state);
+    }
+}
+
+backend_test! {
+    /// The reverse is not an authenticator's doing: a synced passkey that presents itself as
+    /// device-bound is refused.
+    async fn a_synced_passkey_that_loses_backup_eligibility_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut key = Crafted::new(&app.address);
+        key.backup_eligible = true;
+        alice_with(&app, &mut key).await;
+        key.backup_eligible = false;
+        let browser = Browser::new(&app);
+        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+        let credential = key.sign(&answer["publicKey"]);
+        let before = app.state_snapshot();
+        let (status, body) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "verification_failed");
+        assert_eq!(app.state_snapshot(), before);
+    }
+}
