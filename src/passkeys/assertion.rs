@@ -5,13 +5,16 @@
 //! credential's COSE key) and runs registration; the checks and the signature are here so
 //! the signature is verified with OpenSSL: 65 µs for a P-256 verification on this machine
 //! type against about 200 µs for RustCrypto's `p256` inside webauthn-rs-core 0.6, the
-//! largest cost of a sign-in. The checks are webauthn-rs's own, in its order; the negative
-//! tests of `tests/it/passkey_refusals.rs` and the unit tests below hold them.
+//! largest cost of a sign-in. The checks are webauthn-rs's own, in its order, except that
+//! an assertion made in a cross-origin frame is refused, and "backed up" needs "backup
+//! eligible" in the flags presented (webauthn-rs compared with the stored flag, refusing the
+//! eligibility upgrade it otherwise allows). The negative tests of
+//! `tests/it/passkey_refusals.rs` and the unit tests below hold them.
+
+use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::sync::LazyLock;
-
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey, EcPoint};
 use openssl::ecdsa::EcdsaSig;

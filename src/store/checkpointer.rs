@@ -43,8 +43,11 @@ fn run(committed: &mpsc::Receiver<()>, manager: &ConnectionManager) {
     let mut conn: Option<DbConn> = None;
     while committed.recv().is_ok() {
         thread::sleep(INTERVAL);
-        // Commits signalled while this slept are in the WAL this checkpoint copies.
-        let _ = committed.try_recv();
+        // Commits signalled while this slept are in the WAL this checkpoint copies. A
+        // store that is gone leaves the rest to its last connection's close.
+        if let Err(mpsc::TryRecvError::Disconnected) = committed.try_recv() {
+            break;
+        }
         checkpoint(&mut conn, manager);
     }
 }

@@ -28,6 +28,27 @@ async fn error_of(res: reqwest::Response) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Alice's sign-in with `key` as it is now, which must be refused: the refusal's status and
+/// body, once checked that it changed nothing in the database.
+async fn refused_sign_in(app: &TestApp, key: &mut Crafted) -> (u16, Value) {
+    let browser = Browser::new(app);
+    let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+    let credential = key.sign(&answer["publicKey"]);
+    let before = app.state_snapshot();
+    let refusal = error_of(
+        browser
+            .finish_login("acme", &csrf, &answer["ceremony_id"], credential)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        app.state_snapshot(),
+        before,
+        "a refused sign-in changes nothing"
+    );
+    refusal
+}
+
 backend_test! {
     async fn a_replayed_assertion_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
@@ -115,14 +136,9 @@ backend_test! {
         let mut key = Crafted::new(&app.address);
         alice_with(&app, &mut key).await;
         key.cross_origin = true;
-        let browser = Browser::new(&app);
-        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
-        let credential = key.sign(&answer["publicKey"]);
-        let before = app.state_snapshot();
-        let (status, body) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+        let (status, body) = refused_sign_in(&app, &mut key).await;
         assert_eq!(status, 400);
         assert_eq!(body["error"], "verification_failed");
-        assert_eq!(app.state_snapshot(), before);
     }
 }
 
@@ -132,13 +148,9 @@ backend_test! {
         let mut key = Crafted::new(&app.address);
         alice_with(&app, &mut key).await;
         key.rp_id = "evil.example".into();
-        let browser = Browser::new(&app);
-        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
-        let credential = key.sign(&answer["publicKey"]);
-        let before = app.state_snapshot();
-        let (status, _) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+        let (status, body) = refused_sign_in(&app, &mut key).await;
         assert_eq!(status, 400);
-        assert_eq!(app.state_snapshot(), before);
+        assert_eq!(body["error"], "verification_failed");
     }
 }
 
@@ -427,13 +439,8 @@ backend_test! {
         key.backup_eligible = true;
         alice_with(&app, &mut key).await;
         key.backup_eligible = false;
-        let browser = Browser::new(&app);
-        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
-        let credential = key.sign(&answer["publicKey"]);
-        let before = app.state_snapshot();
-        let (status, body) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+        let (status, body) = refused_sign_in(&app, &mut key).await;
         assert_eq!(status, 400);
         assert_eq!(body["error"], "verification_failed");
-        assert_eq!(app.state_snapshot(), before);
     }
 }
