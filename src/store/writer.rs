@@ -161,7 +161,7 @@ fn run(
             let outcome = commit_batch(c, std::mem::take(&mut batch));
             checkpoints.committed();
             match outcome {
-                Batch::Done => {}
+                Batch::Done => checkpoints.finish_pass(c),
                 // The connection's state is unknown: the rest runs on a new one.
                 Batch::Broken { not_run } => {
                     conn = None;
