@@ -48,7 +48,6 @@ fn stored_credential(passkey: &Passkey) -> Result<Credential, PasskeyError> {
     // The columns are the truth for what changes with use.
     credential.counter = u32::try_from(passkey.sign_count).unwrap_or(u32::MAX);
     credential.backup_eligible = passkey.backup_eligible;
-    credential.backup_state = passkey.backup_state;
     Ok(credential)
 }
 

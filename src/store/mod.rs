@@ -200,21 +200,13 @@ impl Store {
         self.backend
     }
 
-    /// Runs `f` with a pooled connection, outside any transaction. On SQLite it runs on the
-    /// calling thread when a connection is free: a read there is a function call of a few
-    /// microseconds, less than the two thread hand-offs of the blocking pool. On PostgreSQL
-    /// (a network round trip) it always runs on the blocking pool.
+    /// Runs `f` on the blocking pool with a pooled connection, outside any transaction.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        if self.backend == Backend::Sqlite
-            && let Some(mut conn) = self.pool.try_get()
-        {
-            return conn.run(f);
-        }
         let slot = admit(&self.slots).await?;
         let store = self.clone();
         run_blocking(move || {
