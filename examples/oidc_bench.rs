@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use passgate::oidc::clients::{NewClient, create_client};
 use passgate::sessions::{Authentication, start_session};
 use passgate::tenants::{Slug, create_tenant};
-use passgate::users::{Email, NewAccount, Role, create_user, status};
+use passgate::users::{Email, NewAccount, Role, UserStatus, create_user};
 use passgate::{AppState, Clock, Settings};
 
 #[path = "../benches/support/postgres_stats.rs"]
@@ -112,7 +112,7 @@ fn setup() {
                     email: &email,
                     role: Role::Member,
                     display_name: None,
-                    status: status::ACTIVE,
+                    status: UserStatus::Active,
                     password_hash: None,
                 },
                 now,

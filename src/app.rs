@@ -1,14 +1,9 @@
-//! Start-up and the HTTP server. `Application::build` is shared by `main.rs` and the tests
-//! (STYLE lesson 1): the tests bind port 0 and start as many real servers as they need.
+//! What the application holds: the settings, the store, the keys, the caches and the
+//! node's workers, opened once at start-up and shared (cheaply cloned) by every request, the
+//! CLI and the tests. The server and its background tasks are `startup.rs`.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
-use tracing_actix_web::TracingLogger;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
@@ -96,7 +91,7 @@ impl AppState {
             return Err(StartupError::MasterKeyMismatch);
         }
         let state = AppState {
-            clock,
+            clock: clock.clone(),
             master_key: Arc::new(master_key),
             tenants: crate::tenants::TenantCache::default(),
             policies: crate::policy::PolicyCache::default(),
@@ -113,7 +108,11 @@ impl AppState {
                     .unwrap_or_else(|| settings.cores()),
                 settings.password.queue_timeout,
             ),
-            limiter: crate::ratelimit::RateLimiter::new(&settings.rate_limit, store.backend()),
+            limiter: crate::ratelimit::RateLimiter::new(
+                &settings.rate_limit,
+                store.backend(),
+                clock.clone(),
+            ),
             mailer: crate::mail::worker::Mailer::new(&settings).map_err(|message| {
                 StartupError::Config(crate::config::ConfigError::Invalid {
                     key: "smtp_url",
@@ -159,80 +158,31 @@ fn load_master_key(settings: &Settings) -> Result<(MasterKey, MasterKeySource), 
     Ok((key, source))
 }
 
-/// A running HTTP server bound to its listener.
-pub struct Application {
-    port: u16,
-    server: Server,
-    state: AppState,
-}
-
-impl Application {
-    /// Opens everything and binds `settings.bind` (port 0 picks a free port).
-    pub async fn build(settings: Settings, clock: Clock) -> Result<Application, StartupError> {
-        let (state, _report) = AppState::open_async(settings, clock).await?;
-        Application::serve(state)
-    }
-
-    pub fn serve(state: AppState) -> Result<Application, StartupError> {
-        let addr = state.settings.bind;
-        let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        Application::serve_on(state, listener)
-    }
-
-    /// Serves on a listener bound by the caller (tests bind first, to know the public URL).
-    pub fn serve_on(state: AppState, listener: TcpListener) -> Result<Application, StartupError> {
-        let addr = state.settings.bind;
-        let bind_err = |source| StartupError::Bind {
-            addr: addr.to_string(),
-            source,
-        };
-        let port = listener.local_addr().map_err(bind_err)?.port();
-        let data = web::Data::new(state.clone());
-        let is_https = state.settings.is_https();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .wrap(from_fn(crate::web::csrf::csrf_guard))
-                .wrap(crate::web::security_headers(is_https))
-                .wrap(from_fn(crate::web::request_id_header))
-                .wrap(TracingLogger::<crate::web::RequestSpan>::new())
-                .configure(crate::web::routes)
-        })
-        .workers(state.settings.http_workers())
-        .shutdown_timeout(10)
-        .listen(listener)
-        .map_err(bind_err)?
-        .run();
-        Ok(Application {
-            port,
-            server,
-            state,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until SIGINT/SIGTERM (actix-web handles both), finishing requests in flight;
-    /// the node's background work (housekeeping, key rotation, mail delivery) runs beside it.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let background = [
-            tokio::spawn(crate::maintenance::run(self.state.clone())),
-            tokio::spawn(crate::oidc::schedule::run(self.state.clone())),
-            tokio::spawn(crate::mail::worker::run(self.state.clone())),
-        ];
-        let result = self.server.await;
-        for task in background {
-            task.abort();
+impl AppState {
+    /// What signing in uses.
+    pub fn sign_in(&self) -> crate::signin::SignInParts<'_> {
+        crate::signin::SignInParts {
+            store: &self.store,
+            policies: &self.policies,
+            passkeys: &self.passkeys,
+            master_key: &self.master_key,
+            hashing: &self.hashing,
+            sessions: &self.settings.session,
         }
-        result
+    }
+
+    /// Every periodic job this node runs (see `scheduler.rs`).
+    pub fn scheduler(&self) -> crate::scheduler::Scheduler {
+        crate::scheduler::Scheduler::new(vec![
+            Arc::new(crate::maintenance::Housekeeping {
+                limiter: self.limiter.clone(),
+            }),
+            Arc::new(crate::oidc::schedule::KeyRotation {
+                master_key: self.master_key.clone(),
+                settings: self.settings.oidc.clone(),
+                cache: self.oidc.clone(),
+            }),
+            Arc::new(self.mailer.clone()),
+        ])
     }
 }

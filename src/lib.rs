@@ -6,6 +6,7 @@
 pub mod account;
 pub mod app;
 pub mod audit;
+pub mod auth_events;
 pub mod cache;
 pub mod cli;
 pub mod client;
@@ -22,14 +23,17 @@ pub mod passwords;
 pub mod policy;
 pub mod ratelimit;
 pub mod recovery;
+pub mod scheduler;
 pub mod sessions;
 pub mod signin;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tenants;
 pub mod users;
 pub mod web;
 
-pub use app::{AppState, Application, StartupError, StartupReport};
+pub use app::{AppState, StartupError, StartupReport};
 pub use clock::Clock;
 pub use config::Settings;
+pub use startup::Application;

@@ -6,6 +6,7 @@ use time::Duration;
 
 use crate::clock::UtcTime;
 use crate::crypto::{new_id, random_token, sha256_hex};
+use crate::passkeys::Purpose;
 use crate::store::links::{self as repo, LinkToken};
 use crate::store::tenants::Tenant;
 use crate::store::users::User;
@@ -29,7 +30,7 @@ pub struct LinkTerms<'a> {
 pub struct LinkRequest<'a> {
     pub tenant: &'a Tenant,
     pub user_id: Option<&'a str>,
-    pub purpose: &'a str,
+    pub purpose: Purpose,
     pub page: &'a str,
     pub created_by: Option<&'a str>,
 }
@@ -48,7 +49,7 @@ pub fn issue_link(
         page,
         created_by,
     } = request;
-    repo::void_links(conn, &tenant.id, user_id, purpose, now)?;
+    repo::void_links(conn, &tenant.id, user_id, purpose.as_str(), now)?;
     let token = random_token(32);
     repo::insert_link(
         conn,
@@ -56,7 +57,7 @@ pub fn issue_link(
             id: new_id(),
             tenant_id: tenant.id.clone(),
             user_id: user_id.map(str::to_string),
-            purpose: purpose.to_string(),
+            purpose: purpose.as_str().to_string(),
             token_hash: sha256_hex(&token),
             created_by: created_by.map(str::to_string),
             details: "{}".into(),
@@ -76,10 +77,10 @@ pub fn find_usable(
     conn: &mut DbConn,
     tenant_id: &str,
     token: &str,
-    purpose: &str,
+    purpose: Purpose,
     now: UtcTime,
 ) -> Result<Option<LinkToken>, StoreError> {
-    repo::find_usable_link(conn, tenant_id, &sha256_hex(token), purpose, now)
+    repo::find_usable_link(conn, tenant_id, &sha256_hex(token), purpose.as_str(), now)
 }
 
 /// Marks a link used; `false` when it already was (a replay or a race).

@@ -1,33 +1,40 @@
-//! Housekeeping every node runs: expired ceremonies and rate-limit windows are deleted, idle
-//! in-memory limiter keys forgotten. Safe on several nodes at once (the deletes are idempotent).
+//! Housekeeping: expired ceremonies and rate-limit windows are deleted, idle in-memory
+//! limiter keys forgotten. Safe on several nodes at once (the deletes are idempotent).
 
 use std::time::Duration;
 
-use crate::app::AppState;
-use crate::store::{StoreError, ceremonies, rate_limits};
+use crate::clock::UtcTime;
+use crate::ratelimit::RateLimiter;
+use crate::scheduler::{Job, JobFuture};
+use crate::store::{Store, StoreError, ceremonies, rate_limits};
 
-const INTERVAL: Duration = Duration::from_secs(60);
+pub struct Housekeeping {
+    pub limiter: RateLimiter,
+}
 
-pub async fn run(state: AppState) {
-    let mut tick = tokio::time::interval(INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = sweep(&state).await {
-            tracing::warn!(error = %e, "housekeeping failed; will retry");
-        }
+impl Housekeeping {
+    /// One pass; returns how many rows went.
+    pub async fn sweep(&self, store: &Store, now: UtcTime) -> Result<usize, StoreError> {
+        self.limiter.shrink();
+        store
+            .write(move |conn| {
+                Ok(ceremonies::delete_expired_ceremonies(conn, now)?
+                    + rate_limits::delete_expired_windows(conn, now)?)
+            })
+            .await
     }
 }
 
-/// One pass; returns how many rows went.
-pub async fn sweep(state: &AppState) -> Result<usize, StoreError> {
-    let now = state.clock.now();
-    state.limiter.shrink();
-    state
-        .store
-        .write(move |conn| {
-            Ok(ceremonies::delete_expired_ceremonies(conn, now)?
-                + rate_limits::delete_expired_windows(conn, now)?)
-        })
-        .await
+impl Job for Housekeeping {
+    fn name(&self) -> &'static str {
+        "housekeeping"
+    }
+
+    fn every(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    fn run<'a>(&'a self, store: &'a Store, now: UtcTime) -> JobFuture<'a> {
+        Box::pin(async move { self.sweep(store, now).await.map_err(|e| e.to_string()) })
+    }
 }

@@ -6,10 +6,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::Quota;
+use governor::state::keyed::DefaultKeyedStateStore;
 
-use crate::clock::{UtcTime, unix_seconds};
+use crate::clock::{Clock, UtcTime, unix_seconds};
 use crate::config::RateLimitSettings;
 use crate::store::{Backend, Store, StoreError, rate_limits};
 
@@ -31,12 +31,35 @@ pub enum RateLimitError {
 #[derive(Clone)]
 pub struct RateLimiter {
     settings: RateLimitSettings,
+    clock: Clock,
     memory: Option<Arc<MemoryLimits>>,
 }
 
+/// The injected clock as governor's time source, so a fixed clock moves the windows in
+/// memory as it moves them in the database.
+#[derive(Clone)]
+struct LimiterClock(Clock);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        let nanos = self.0.now().assume_utc().unix_timestamp_nanos();
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or_default())
+    }
+}
+
+type Keyed = governor::RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    LimiterClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
+
 struct MemoryLimits {
-    per_ip: DefaultKeyedRateLimiter<String>,
-    per_identifier: DefaultKeyedRateLimiter<String>,
+    clock: LimiterClock,
+    per_ip: Keyed,
+    per_identifier: Keyed,
 }
 
 fn quota(max: u32, window: Duration) -> Quota {
@@ -48,33 +71,43 @@ fn quota(max: u32, window: Duration) -> Quota {
 }
 
 impl RateLimiter {
-    pub fn new(settings: &RateLimitSettings, backend: Backend) -> RateLimiter {
+    pub fn new(settings: &RateLimitSettings, backend: Backend, clock: Clock) -> RateLimiter {
         let memory = (backend == Backend::Sqlite).then(|| {
+            let clock = LimiterClock(clock.clone());
+            let keyed = |max| {
+                governor::RateLimiter::new(
+                    quota(max, settings.window),
+                    DefaultKeyedStateStore::default(),
+                    clock.clone(),
+                )
+            };
             Arc::new(MemoryLimits {
-                per_ip: governor::RateLimiter::keyed(quota(settings.per_ip, settings.window)),
-                per_identifier: governor::RateLimiter::keyed(quota(
-                    settings.per_identifier,
-                    settings.window,
-                )),
+                per_ip: keyed(settings.per_ip),
+                per_identifier: keyed(settings.per_identifier),
+                clock: clock.clone(),
             })
         });
         RateLimiter {
             settings: settings.clone(),
+            clock,
             memory,
         }
     }
 
-    /// Counts one attempt against every key; refuses if any is over its limit.
+    /// Counts one attempt against every key, at the injected clock's time; refuses if any
+    /// is over its limit.
     pub async fn check(
         &self,
         store: &Store,
         action: &str,
         keys: &[Key],
-        now: UtcTime,
     ) -> Result<(), RateLimitError> {
         match &self.memory {
             Some(memory) => memory.check(action, keys),
-            None => self.check_database(store, action, keys, now).await,
+            None => {
+                self.check_database(store, action, keys, self.clock.now())
+                    .await
+            }
         }
     }
 
@@ -100,13 +133,7 @@ impl RateLimiter {
             })
             .collect();
         let buckets: Vec<String> = limits.iter().map(|(bucket, _)| bucket.clone()).collect();
-        // One statement, committed by itself: the windows are counters (an unlogged table on
-        // PostgreSQL), and the hot row of a busy client IP stays locked only for the update.
-        let counts = store
-            .write_autocommit(move |conn| {
-                rate_limits::hit_windows(conn, &buckets, window_start, expires_at)
-            })
-            .await?;
+        let counts = rate_limits::hit_windows(store, buckets, window_start, expires_at).await?;
         let over = limits.iter().any(|(bucket, max)| {
             counts
                 .iter()
@@ -139,7 +166,8 @@ impl MemoryLimits {
                 Key::Identifier(id) => (&self.per_identifier, format!("{action}|{id}")),
             };
             if let Err(not_until) = limiter.check_key(&name) {
-                wait = wait.max(not_until.wait_time_from(DefaultClock::default().now()));
+                let now = governor::clock::Clock::now(&self.clock);
+                wait = wait.max(not_until.wait_time_from(now));
             }
         }
         if wait.is_zero() {

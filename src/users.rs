@@ -89,11 +89,38 @@ impl Role {
     }
 }
 
-/// `invited` until the first credential is enrolled; `disabled` users cannot sign in.
-pub mod status {
-    pub const INVITED: &str = "invited";
-    pub const ACTIVE: &str = "active";
-    pub const DISABLED: &str = "disabled";
+/// `Invited` until the first credential is enrolled; `Disabled` users cannot sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserStatus {
+    Invited,
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Invited => "invited",
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<UserStatus> {
+        [
+            UserStatus::Invited,
+            UserStatus::Active,
+            UserStatus::Disabled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+
+    /// A user's status; a value this version does not know counts as disabled (it can never
+    /// sign in, and nothing treats it as active or invited).
+    pub fn of(user: &User) -> UserStatus {
+        UserStatus::parse(&user.status).unwrap_or(UserStatus::Disabled)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +140,7 @@ pub struct NewAccount<'a> {
     pub email: &'a Email,
     pub role: Role,
     pub display_name: Option<&'a str>,
-    pub status: &'static str,
+    pub status: UserStatus,
     /// An argon2id PHC string, when the account gets a password.
     pub password_hash: Option<&'a str>,
 }
@@ -138,7 +165,7 @@ pub fn create_user(
             .filter(|n| !n.is_empty())
             .map(str::to_string),
         role: account.role.as_str().to_string(),
-        status: account.status.to_string(),
+        status: account.status.as_str().to_string(),
         is_password_disabled: false,
         enrollment_dismissals: 0,
         enrollment_opt_out_reason: None,

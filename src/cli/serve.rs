@@ -1,9 +1,10 @@
 use std::io::Write;
 
-use crate::app::{AppState, Application, StartupReport};
+use crate::app::{AppState, StartupReport};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::MasterKeySource;
+use crate::startup::Application;
 
 pub fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format, &settings.log_level);

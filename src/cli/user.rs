@@ -8,7 +8,7 @@ use crate::audit::Actor;
 use crate::enrollment;
 use crate::passwords;
 use crate::tenants;
-use crate::users::{self, Email, NewAccount, Role, status};
+use crate::users::{self, Email, NewAccount, Role, UserStatus};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -82,7 +82,7 @@ pub fn run(state: &AppState, cmd: UserCommand) -> anyhow::Result<()> {
                     email: &email,
                     role,
                     display_name: name.as_deref(),
-                    status: status::ACTIVE,
+                    status: UserStatus::Active,
                     password_hash: hash.as_deref(),
                 };
                 Ok::<_, anyhow::Error>(users::create_user(conn, &tenant.id, account, now)?)

@@ -5,21 +5,26 @@
 use serde_json::{Value, json};
 use webauthn_rs_core::proto::RegisterPublicKeyCredential;
 
+use std::sync::Arc;
+
 use super::EnrollmentError;
-use crate::app::AppState;
 use crate::audit::{self, Actor, Record};
+use crate::auth_events::{AuthMethod, AuthenticatorKind};
 use crate::client::ClientInfo;
 use crate::clock::{UtcTime, display};
+use crate::config::Settings;
+use crate::crypto::MasterKey;
 use crate::links;
 use crate::mail::{self, PasskeyAdded};
-use crate::passkeys::{self, VerifiedRegistration, purpose};
+use crate::passkeys::{self, Passkeys, Purpose, VerifiedRegistration};
 use crate::policy::EmailRecovery;
-use crate::recovery::{RecoveryCode, RecoveryError, codes, purpose as recovery, restriction};
-use crate::sessions::{self, StartedSession};
+use crate::recovery::{RecoveryCode, RecoveryError, codes, restriction};
+use crate::sessions::StartedSession;
+use crate::signin::{AuthenticatorFacts, LoginContext, LoginResult, establish_session};
 use crate::store::passkeys::{self as passkey_repo, Passkey};
 use crate::store::tenants::Tenant;
 use crate::store::users::{self as user_repo, User};
-use crate::store::{DbConn, StoreError};
+use crate::store::{DbConn, Store, StoreError};
 use crate::users::UserError;
 
 /// What the browser sends back to finish a registration.
@@ -45,67 +50,77 @@ pub struct Enrolled {
 struct Meaning {
     /// Consumes the link named in the ceremony's context.
     uses_link: bool,
-    signs_in: bool,
+    /// Enrolling signs the person in, a login of this method.
+    signs_in: Option<AuthMethod>,
     activates: bool,
-    is_recovery: bool,
     /// Mails "a passkey was added to your account …" (C2, C5).
     notifies: Option<&'static str>,
 }
 
-fn meaning(purpose: &str) -> Meaning {
-    let base = Meaning {
+/// `None` for a purpose no registration has (a sign-in ceremony).
+fn meaning(purpose: Purpose) -> Option<Meaning> {
+    let signs_in = |method| Meaning {
         uses_link: true,
-        signs_in: true,
+        signs_in: Some(method),
         activates: false,
-        is_recovery: false,
         notifies: None,
     };
-    match purpose {
-        purpose::INVITE | purpose::SETUP => Meaning {
+    Some(match purpose {
+        Purpose::Invite | Purpose::Setup => Meaning {
             activates: true,
-            ..base
+            ..signs_in(AuthMethod::Enrollment)
         },
-        purpose::ACCOUNT => Meaning {
+        Purpose::Account => Meaning {
             uses_link: false,
-            signs_in: false,
-            ..base
+            signs_in: None,
+            activates: false,
+            notifies: None,
         },
-        recovery::TRUSTED_DEVICE => Meaning {
+        Purpose::TrustedDevice => Meaning {
             notifies: Some("a link from one of your signed-in devices"),
-            ..base
+            ..signs_in(AuthMethod::TrustedDevice)
         },
-        recovery::RECOVERY_CODE => Meaning {
+        Purpose::RecoveryCode => Meaning {
             uses_link: false,
-            is_recovery: true,
             notifies: Some("account recovery with your recovery code"),
-            ..base
+            ..signs_in(AuthMethod::RecoveryCode)
         },
-        recovery::EMAIL_RECOVERY => Meaning {
-            is_recovery: true,
+        Purpose::EmailRecovery => Meaning {
             notifies: Some("account recovery with an emailed link"),
-            ..base
+            ..signs_in(AuthMethod::EmailRecovery)
         },
-        _ => Meaning {
+        Purpose::AdminRecovery => Meaning {
             activates: true,
-            is_recovery: true,
             notifies: Some("account recovery started by your administrator"),
-            ..base
+            ..signs_in(AuthMethod::AdminRecovery)
         },
-    }
+        Purpose::Login => return None,
+    })
+}
+
+/// What finishing an enrollment uses besides the store: the relying party, the key recovery
+/// codes are digested with, and the settings (session lifetimes, the sender, the public URL
+/// for mails).
+#[derive(Clone)]
+pub struct EnrollmentTerms {
+    pub passkeys: Passkeys,
+    pub master_key: Arc<MasterKey>,
+    pub settings: Arc<Settings>,
 }
 
 /// Verifies the new passkey, then saves it and carries out its purpose in one transaction.
 pub async fn finish(
-    state: &AppState,
+    store: &Store,
+    terms: EnrollmentTerms,
     tenant: &Tenant,
     response: RegistrationResponse,
     signed_in_user: Option<&User>,
-    client: &ClientInfo,
+    ctx: &LoginContext,
     now: UtcTime,
 ) -> Result<Enrolled, EnrollmentError> {
     let verified = passkeys::verify_registration(
-        &state.store,
-        &state.passkeys,
+        store,
+        &terms.passkeys,
         &tenant.id,
         &response.ceremony_id,
         response.credential,
@@ -113,29 +128,29 @@ pub async fn finish(
         now,
     )
     .await?;
-    if verified.ceremony.purpose == purpose::ACCOUNT
+    if verified.purpose == Purpose::Account
         && signed_in_user.map(|u| u.id.as_str()) != Some(verified.user.id.as_str())
     {
         return Err(EnrollmentError::NotYours);
     }
-    let (state, tenant, client) = (state.clone(), tenant.clone(), client.clone());
-    state
-        .clone()
-        .store
-        .write(move |conn| complete(conn, &state, &tenant, &verified, &client, now))
+    let (tenant, ctx) = (tenant.clone(), ctx.clone());
+    store
+        .write(move |conn| complete(conn, &terms, &tenant, &verified, &ctx, now))
         .await
 }
 
 fn complete(
     conn: &mut DbConn,
-    state: &AppState,
+    terms: &EnrollmentTerms,
     tenant: &Tenant,
     verified: &VerifiedRegistration,
-    client: &ClientInfo,
+    ctx: &LoginContext,
     now: UtcTime,
 ) -> Result<Enrolled, EnrollmentError> {
-    let meaning = meaning(&verified.ceremony.purpose);
+    let meaning = meaning(verified.purpose).ok_or(passkeys::PasskeyError::CeremonyNotFound)?;
+    let is_recovery = meaning.signs_in.is_some_and(AuthMethod::is_recovery);
     let user = &verified.user;
+    let client = &ctx.client;
     let context: Value = serde_json::from_str(&verified.ceremony.context).unwrap_or_default();
     let passkey = passkeys::save_registration(conn, verified)?;
     if meaning.uses_link {
@@ -145,16 +160,14 @@ fn complete(
         }
     }
     let first_passkey = passkey_repo::count_user_passkeys(conn, &user.tenant_id, &user.id)? == 1;
-    let recovery_code = match verified.ceremony.purpose.as_str() {
-        recovery::RECOVERY_CODE => {
+    let key = &terms.master_key;
+    let recovery_code = match verified.purpose {
+        Purpose::RecoveryCode => {
             let code_hash = context["code_hash"].as_str().unwrap_or_default();
-            Some(
-                codes::consume(conn, &state.master_key, user, code_hash, now)
-                    .map_err(recovery_failed)?,
-            )
+            Some(codes::consume(conn, key, user, code_hash, now).map_err(recovery_failed)?)
         }
         _ if first_passkey && meaning.activates => {
-            Some(codes::issue(conn, &state.master_key, user, now).map_err(recovery_failed)?)
+            Some(codes::issue(conn, key, user, now).map_err(recovery_failed)?)
         }
         _ => None,
     };
@@ -162,7 +175,7 @@ fn complete(
         user_repo::activate_user(conn, &user.tenant_id, &user.id, now)?;
     }
     let policy = crate::policy::load(conn, &tenant.id).map_err(passkeys::PasskeyError::from)?;
-    if verified.ceremony.purpose == recovery::EMAIL_RECOVERY
+    if verified.purpose == Purpose::EmailRecovery
         && policy.email_recovery == EmailRecovery::OnRestricted
     {
         restriction::restrict(conn, user, now)?;
@@ -171,7 +184,7 @@ fn complete(
         conn,
         Record {
             tenant_id: &user.tenant_id,
-            event_type: if meaning.is_recovery {
+            event_type: if is_recovery {
                 "recovery.completed"
             } else {
                 "passkey.registered"
@@ -185,35 +198,36 @@ fn complete(
                 "aaguid": passkey.aaguid,
                 "via": passkey.enrolled_via,
             }),
-            needs_review: meaning.is_recovery,
+            needs_review: is_recovery,
         },
         now,
     )?;
     if let Some(how) = meaning.notifies {
-        notify(conn, state, tenant, user, &passkey, client, how, now)?;
-    }
-    let session = if meaning.signs_in {
-        let auth = sessions::Authentication {
-            user_id: user.id.clone(),
-            amr: registration_amr(&passkey),
-            acr: Some(sessions::ACR_PHISHING_RESISTANT.to_string()),
-            auth_time: now,
-            passkey_id: Some(passkey.id.clone()),
-        };
-        let settings = &state.settings.session;
-        Some(sessions::start_session(
+        notify(
             conn,
-            &user.tenant_id,
-            &auth,
+            &terms.settings,
+            tenant,
+            user,
+            &passkey,
             client,
-            settings,
+            how,
             now,
-        )?)
-    } else {
-        None
-    };
+        )?;
+    }
     let user = user_repo::find_user(conn, &user.tenant_id, &user.id)?
         .ok_or(EnrollmentError::User(UserError::NotFound))?;
+    let session = match meaning.signs_in {
+        Some(method) => {
+            let authenticator = AuthenticatorFacts {
+                passkey_id: passkey.id.clone(),
+                kind: AuthenticatorKind::of(passkey.backup_eligible),
+                is_user_verified: passkey.user_verified,
+            };
+            let login = LoginResult::passkey(user.clone(), method, authenticator, now);
+            Some(establish_session(conn, login, ctx, &terms.settings.session, now)?.started)
+        }
+        None => None,
+    };
     Ok(Enrolled {
         needs_second_passkey: policy.require_two_passkeys && first_passkey,
         passkey,
@@ -234,7 +248,7 @@ fn recovery_failed(e: RecoveryError) -> EnrollmentError {
 #[allow(clippy::too_many_arguments)]
 fn notify(
     conn: &mut DbConn,
-    state: &AppState,
+    settings: &Settings,
     tenant: &Tenant,
     user: &User,
     passkey: &Passkey,
@@ -245,7 +259,7 @@ fn notify(
     mail::enqueue(
         conn,
         tenant,
-        &state.settings.mail_from,
+        &settings.mail_from,
         &user.email,
         &PasskeyAdded {
             tenant_name: tenant.name.clone(),
@@ -254,25 +268,8 @@ fn notify(
             device: client.describe(),
             when: display(now),
             how: how.to_string(),
-            account_url: format!("{}/t/{}/account", state.settings.public_base(), tenant.slug),
+            account_url: format!("{}/t/{}/account", settings.public_base(), tenant.slug),
         },
         now,
     )
-}
-
-/// The methods proven by creating a passkey: possession of it, and the user's presence.
-fn registration_amr(passkey: &Passkey) -> Vec<String> {
-    let mut amr = vec![
-        if passkey.backup_eligible {
-            "swk"
-        } else {
-            "hwk"
-        }
-        .to_string(),
-        "user".to_string(),
-    ];
-    if passkey.user_verified {
-        amr.push("mfa".to_string());
-    }
-    amr
 }

@@ -2,28 +2,28 @@
 //! owner setup, links opened on a new device or for recovery, and adding passkeys from the
 //! account page. Every ceremony ends in [`finish`].
 
+mod begin;
 mod finish;
 
 use serde_json::{Value, json};
 use time::Duration;
 
-use crate::app::AppState;
 use crate::audit::{self, Actor, Record};
 use crate::clock::UtcTime;
 use crate::config::Settings;
 use crate::links::{self, LinkRequest, LinkTerms};
 use crate::mail::{self, Invitation};
-use crate::passkeys::{self, PasskeyError, RegistrationStart, purpose};
-use crate::recovery::purpose as recovery;
+use crate::passkeys::{self, PasskeyError, Passkeys, Purpose, RegistrationStart};
 use crate::store::links::LinkToken;
 use crate::store::tenants::Tenant;
 use crate::store::users::{self as user_repo, User};
 use crate::store::{DbConn, StoreError, tenants as tenant_repo};
 use crate::tenants::{self, Slug};
-use crate::users::{self, Email, NewAccount, Role, UserError, status};
+use crate::users::{self, Email, NewAccount, Role, UserError, UserStatus};
 
 pub use crate::links::IssuedLink;
-pub use finish::{Enrolled, RegistrationResponse, finish};
+pub use begin::{begin_additional, begin_from_link, begin_setup, check_setup_link, open_link};
+pub use finish::{Enrolled, EnrollmentTerms, RegistrationResponse, finish};
 
 /// The tenant a fresh installation starts with.
 pub const DEFAULT_TENANT: &str = "default";
@@ -45,6 +45,8 @@ pub enum EnrollmentError {
     User(#[from] UserError),
     #[error(transparent)]
     Tenant(#[from] tenants::TenantError),
+    #[error(transparent)]
+    Recovery(#[from] crate::recovery::RecoveryError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -68,7 +70,7 @@ pub fn invite_user(
         ttl,
     };
     let user = match user_repo::find_user_by_email(conn, &tenant.id, email.as_str())? {
-        Some(u) if u.status == status::INVITED => u,
+        Some(u) if UserStatus::of(&u) == UserStatus::Invited => u,
         Some(_) => return Err(EnrollmentError::AlreadyActive(email.to_string())),
         None => users::create_user(
             conn,
@@ -77,7 +79,7 @@ pub fn invite_user(
                 email,
                 role,
                 display_name: None,
-                status: status::INVITED,
+                status: UserStatus::Invited,
                 password_hash: None,
             },
             now,
@@ -92,7 +94,7 @@ pub fn invite_user(
         LinkRequest {
             tenant,
             user_id: Some(&user.id),
-            purpose: purpose::INVITE,
+            purpose: Purpose::Invite,
             page: "enroll",
             created_by,
         },
@@ -153,7 +155,7 @@ pub fn ensure_setup_link(
         LinkRequest {
             tenant: &tenant,
             user_id: None,
-            purpose: purpose::SETUP,
+            purpose: Purpose::Setup,
             page: "setup",
             created_by: None,
         },
@@ -171,7 +173,7 @@ pub fn find_link(
     conn: &mut DbConn,
     tenant_id: &str,
     token: &str,
-    link_purpose: &str,
+    link_purpose: Purpose,
     now: UtcTime,
 ) -> Result<LinkToken, EnrollmentError> {
     links::find_usable(conn, tenant_id, token, link_purpose, now)?
@@ -182,17 +184,19 @@ pub fn find_link(
 /// Only the account the link names can be enrolled, and only if its state fits the link.
 pub fn start_from_link(
     conn: &mut DbConn,
-    state: &AppState,
+    passkeys: &Passkeys,
     tenant_id: &str,
     token: &str,
-    link_purpose: &'static str,
+    link_purpose: Purpose,
     now: UtcTime,
 ) -> Result<(RegistrationStart, User), EnrollmentError> {
     let link = find_link(conn, tenant_id, token, link_purpose, now)?;
     let fits = |u: &User| match link_purpose {
-        purpose::INVITE => u.status == status::INVITED,
-        recovery::ADMIN_RECOVERY => u.status != status::DISABLED,
-        _ => u.status == status::ACTIVE,
+        Purpose::Invite => UserStatus::of(u) == UserStatus::Invited,
+        Purpose::AdminRecovery => UserStatus::of(u) != UserStatus::Disabled,
+        Purpose::EmailRecovery | Purpose::TrustedDevice => UserStatus::of(u) == UserStatus::Active,
+        // No link opens these ceremonies.
+        Purpose::Setup | Purpose::Account | Purpose::Login | Purpose::RecoveryCode => false,
     };
     let user = link
         .user_id
@@ -204,14 +208,14 @@ pub fn start_from_link(
         .ok_or(EnrollmentError::LinkInvalid)?;
     let policy = crate::policy::load(conn, tenant_id).map_err(PasskeyError::from)?;
     // Turning email recovery off (say, during a phishing campaign) stops links already sent.
-    if link_purpose == recovery::EMAIL_RECOVERY
+    if link_purpose == Purpose::EmailRecovery
         && policy.email_recovery == crate::policy::EmailRecovery::Off
     {
         return Err(EnrollmentError::EmailRecoveryOff);
     }
     let start = passkeys::start_registration(
         conn,
-        &state.passkeys,
+        passkeys,
         &policy,
         &user,
         link_purpose,
@@ -226,7 +230,7 @@ pub fn link_account(
     conn: &mut DbConn,
     tenant_id: &str,
     token: &str,
-    link_purpose: &str,
+    link_purpose: Purpose,
     now: UtcTime,
 ) -> Result<User, EnrollmentError> {
     let link = find_link(conn, tenant_id, token, link_purpose, now)?;
@@ -242,16 +246,16 @@ pub fn link_account(
 /// abandoned) from the email given on the setup page.
 pub fn start_setup(
     conn: &mut DbConn,
-    state: &AppState,
+    passkeys: &Passkeys,
     tenant_id: &str,
     token: &str,
     email: &Email,
     display_name: Option<&str>,
     now: UtcTime,
 ) -> Result<RegistrationStart, EnrollmentError> {
-    let link = find_link(conn, tenant_id, token, purpose::SETUP, now)?;
+    let link = find_link(conn, tenant_id, token, Purpose::Setup, now)?;
     let user = match user_repo::find_user_by_email(conn, tenant_id, email.as_str())? {
-        Some(u) if u.status == status::INVITED => u,
+        Some(u) if UserStatus::of(&u) == UserStatus::Invited => u,
         Some(_) => return Err(EnrollmentError::AlreadyActive(email.to_string())),
         None => users::create_user(
             conn,
@@ -260,7 +264,7 @@ pub fn start_setup(
                 email,
                 role: Role::Owner,
                 display_name,
-                status: status::INVITED,
+                status: UserStatus::Invited,
                 password_hash: None,
             },
             now,
@@ -269,10 +273,10 @@ pub fn start_setup(
     let policy = crate::policy::load(conn, tenant_id).map_err(PasskeyError::from)?;
     Ok(passkeys::start_registration(
         conn,
-        &state.passkeys,
+        passkeys,
         &policy,
         &user,
-        purpose::SETUP,
+        Purpose::Setup,
         json!({ "link_id": link.id }),
         now,
     )?)
@@ -281,17 +285,17 @@ pub fn start_setup(
 /// A signed-in user adds another passkey (P10, C2 on the same device).
 pub fn start_additional(
     conn: &mut DbConn,
-    state: &AppState,
+    passkeys: &Passkeys,
     user: &User,
     now: UtcTime,
 ) -> Result<RegistrationStart, EnrollmentError> {
     let policy = crate::policy::load(conn, &user.tenant_id).map_err(PasskeyError::from)?;
     Ok(passkeys::start_registration(
         conn,
-        &state.passkeys,
+        passkeys,
         &policy,
         user,
-        purpose::ACCOUNT,
+        Purpose::Account,
         Value::Object(Default::default()),
         now,
     )?)

@@ -10,11 +10,11 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
-use crate::app::AppState;
 use crate::clock::UtcTime;
 use crate::config::Settings;
-use crate::store::StoreError;
+use crate::scheduler::{Job, JobFuture};
 use crate::store::mail::{self as outbox, OutboxMessage};
+use crate::store::{Store, StoreError};
 
 const BATCH: i64 = 20;
 const LEASE: time::Duration = time::Duration::seconds(60);
@@ -78,49 +78,58 @@ impl Mailer {
     }
 }
 
-/// Runs until the server stops.
-pub async fn run(state: AppState) {
-    loop {
-        if let Err(e) = deliver_due(&state).await {
-            tracing::warn!(error = %e, "mail delivery pass failed; will retry");
+impl Mailer {
+    /// One pass: claims due messages and tries each once. Returns how many were sent.
+    pub async fn deliver_due(&self, store: &Store, now: UtcTime) -> Result<usize, StoreError> {
+        let node = self.node.clone();
+        let claimed = store
+            .write(move |conn| outbox::claim_due_messages(conn, &node, now, now + LEASE, BATCH))
+            .await?;
+        let mut sent = 0;
+        for message in claimed {
+            let outcome = send(&self.transport, &message).await;
+            let (id, node) = (message.id.clone(), self.node.clone());
+            match outcome {
+                Ok(()) => {
+                    sent += 1;
+                    store
+                        .write(move |conn| outbox::mark_sent(conn, &id, &node, now))
+                        .await?;
+                }
+                Err(Failure { error, permanent }) => {
+                    tracing::warn!(message = %message.id, template = %message.template, %error, "mail not delivered");
+                    let retry_at = now + retry_delay(message.attempts, permanent);
+                    store
+                        .write(move |conn| outbox::mark_failed(conn, &id, &node, &error, retry_at))
+                        .await?;
+                }
+            }
         }
-        let _ = tokio::time::timeout(POLL, state.mailer.bell.notified()).await;
+        Ok(sent)
     }
 }
 
-/// One pass: claims due messages and tries each once. Returns how many were sent.
-pub async fn deliver_due(state: &AppState) -> Result<usize, StoreError> {
-    let mailer = &state.mailer;
-    let now = state.clock.now();
-    let node = mailer.node.clone();
-    let claimed = state
-        .store
-        .write(move |conn| outbox::claim_due_messages(conn, &node, now, now + LEASE, BATCH))
-        .await?;
-    let mut sent = 0;
-    for message in claimed {
-        let outcome = send(&mailer.transport, &message).await;
-        let (id, node) = (message.id.clone(), mailer.node.clone());
-        let now = state.clock.now();
-        match outcome {
-            Ok(()) => {
-                sent += 1;
-                state
-                    .store
-                    .write(move |conn| outbox::mark_sent(conn, &id, &node, now))
-                    .await?;
-            }
-            Err(Failure { error, permanent }) => {
-                tracing::warn!(message = %message.id, template = %message.template, %error, "mail not delivered");
-                let retry_at = now + retry_delay(message.attempts, permanent);
-                state
-                    .store
-                    .write(move |conn| outbox::mark_failed(conn, &id, &node, &error, retry_at))
-                    .await?;
-            }
-        }
+/// Delivery polls the outbox, and a request that queued mail rings the bell.
+impl Job for Mailer {
+    fn name(&self) -> &'static str {
+        "mail-delivery"
     }
-    Ok(sent)
+
+    fn every(&self) -> Duration {
+        POLL
+    }
+
+    fn run<'a>(&'a self, store: &'a Store, now: UtcTime) -> JobFuture<'a> {
+        Box::pin(async move {
+            self.deliver_due(store, now)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn bell(&self) -> Option<Arc<Notify>> {
+        Some(self.bell.clone())
+    }
 }
 
 /// 30 s, 1 min, 2 min, … capped at an hour; a message that can never be sent waits a day

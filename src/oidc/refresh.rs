@@ -13,7 +13,7 @@ use crate::store::Store;
 use crate::store::tokens::{
     self as repo, NextRefreshToken, PresentedRefreshToken, RefreshTokenFamily,
 };
-use crate::users::status;
+use crate::users::UserStatus;
 
 /// RFC 6749 §6 with rotation (OAuth 2.0 Security BCP §4.14.2): every use returns a new
 /// refresh token; presenting a rotated one again revokes the whole family. No ID token is
@@ -84,12 +84,9 @@ async fn refresh_checked(
     scope: Option<&str>,
 ) -> Result<TokenResponse> {
     let used_hash = sha256_hex(refresh_token);
-    let (tenant_id, hash) = (ctx.tenant_id.to_string(), used_hash.clone());
-    let found = store
-        .read_for_write(move |conn| {
-            Ok::<_, Error>(repo::find_refresh_grant(conn, &tenant_id, &hash)?)
-        })
-        .await?;
+    let found =
+        repo::find_refresh_grant_to_rotate(store, ctx.tenant_id.to_string(), used_hash.clone())
+            .await?;
     let Some((token, family, user_status)) = found else {
         return Err(invalid_grant("the refresh token is invalid"));
     };
@@ -119,7 +116,7 @@ async fn refresh_checked(
             }
         },
     };
-    if user_status != status::ACTIVE {
+    if UserStatus::parse(&user_status) != Some(UserStatus::Active) {
         return Err(invalid_grant("the user can no longer sign in"));
     }
     let scope = scopes.to_param();
@@ -170,31 +167,19 @@ async fn rotate(
     next_token: &str,
 ) -> Result<Option<RefreshTokenFamily>> {
     let now = ctx.now;
-    let (tenant_id, client_id) = (ctx.tenant_id.to_string(), client.id.clone());
-    let (next_hash, next_jti) = (sha256_hex(next_token), jti.to_string());
-    let (idle_expires_at, access_expires_at) = (
-        now + ctx.lifetimes.refresh_idle,
-        now + ctx.lifetimes.access_token,
-    );
-    store
-        .write_autocommit(move |conn| {
-            Ok::<_, Error>(repo::rotate_presented_refresh_token(
-                conn,
-                &PresentedRefreshToken {
-                    tenant_id: &tenant_id,
-                    token_hash: &used_hash,
-                    client_id: &client_id,
-                },
-                &NextRefreshToken {
-                    token_hash: &next_hash,
-                    idle_expires_at,
-                    access_jti: &next_jti,
-                    access_expires_at,
-                },
-                now,
-            )?)
-        })
-        .await
+    let presented = PresentedRefreshToken {
+        tenant_id: ctx.tenant_id.to_string(),
+        token_hash: used_hash,
+        client_id: client.id.clone(),
+        user_status: UserStatus::Active.as_str(),
+    };
+    let next = NextRefreshToken {
+        token_hash: sha256_hex(next_token),
+        idle_expires_at: now + ctx.lifetimes.refresh_idle,
+        access_jti: jti.to_string(),
+        access_expires_at: now + ctx.lifetimes.access_token,
+    };
+    Ok(repo::rotate_presented_refresh_token(store, presented, next, now).await?)
 }
 
 /// A used refresh token presented again (or rotated by a concurrent request first): the

@@ -14,6 +14,18 @@ pub const ADMIN: &str = "passgate:admin";
 /// The user-facing scopes, in the order discovery lists them.
 pub const OIDC_SCOPES: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
 
+/// A SQL LIKE pattern that matches a space-separated scope holding `scope` (its `_` escaped,
+/// LIKE's one-character wildcard; the statement names `\` as the escape character).
+pub fn like_pattern(scope: &str) -> String {
+    format!(
+        "% {} %",
+        scope
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 pub fn is_oidc_scope(scope: &str) -> bool {
     OIDC_SCOPES.contains(&scope)
 }

@@ -14,13 +14,12 @@ use super::{PasskeyError, Passkeys, user_handle};
 use crate::clock::UtcTime;
 use crate::crypto::{MasterKey, new_id};
 use crate::policy::{CounterRegression, TenantPolicy, UserVerification};
-use crate::sessions::{ACR_PHISHING_RESISTANT, Authentication as LoginAuthentication};
-use crate::store::ceremonies::{self, Ceremony};
+use crate::store::Store;
+use crate::store::ceremonies::Ceremony;
 use crate::store::passkeys::{Passkey, PasskeyUse};
-use crate::store::signins::find_ceremony_and_passkey;
+use crate::store::signins::{CeremonyToFinish, find_ceremony_to_finish};
 use crate::store::users::User;
-use crate::store::{DbConn, Store};
-use crate::users::status;
+use crate::users::UserStatus;
 
 const IDENTIFIED: &str = "authentication";
 const DISCOVERABLE: &str = "discoverable";
@@ -77,15 +76,9 @@ pub struct PendingLogin {
 }
 
 impl PendingLogin {
-    /// Stores the ceremony (one statement) and hands out the browser's options.
-    pub async fn save(self, store: &Store) -> Result<LoginStart, PasskeyError> {
-        store.write_autocommit(move |conn| self.insert(conn)).await
-    }
-
-    /// [`PendingLogin::save`] inside a store job that does more.
-    pub fn insert(self, conn: &mut DbConn) -> Result<LoginStart, PasskeyError> {
-        ceremonies::insert_ceremony(conn, &self.ceremony)?;
-        Ok(self.start)
+    /// The ceremony to store, and what the browser gets once it is stored.
+    pub fn into_parts(self) -> (Ceremony, LoginStart) {
+        (self.ceremony, self.start)
     }
 }
 
@@ -128,7 +121,7 @@ fn start(
         tenant_id: owner.tenant_id.to_string(),
         user_id: owner.user_id.map(str::to_string),
         kind: owner.kind.to_string(),
-        purpose: super::purpose::LOGIN.into(),
+        purpose: super::Purpose::Login.as_str().into(),
         state: serde_json::to_string(&challenge)
             .map_err(|e| PasskeyError::Internal(e.to_string()))?,
         context: "{}".into(),
@@ -178,7 +171,9 @@ pub fn start_identified_login(
     now: UtcTime,
 ) -> Result<PendingLogin, PasskeyError> {
     let tenant_id = claimant.tenant_id;
-    let active = claimant.user.filter(|u| u.status == status::ACTIVE);
+    let active = claimant
+        .user
+        .filter(|u| UserStatus::of(u) == UserStatus::Active);
     if let (Some(user), false) = (active, claimant.passkeys.is_empty()) {
         let allowed = claimant.passkeys.iter().map(allowed_credential).collect();
         let owner = Owner {
@@ -234,26 +229,6 @@ pub struct VerifiedLogin {
 }
 
 impl VerifiedLogin {
-    /// RFC 8176 methods: `hwk` for a device-bound key, `swk` for a synced one; `user` for
-    /// the presence test; `mfa` when the authenticator also verified the user (PIN or
-    /// biometric), which makes the passkey multi-factor on its own.
-    pub fn authentication(&self, now: UtcTime) -> LoginAuthentication {
-        let mut amr = vec![
-            if self.backup_eligible { "swk" } else { "hwk" }.to_string(),
-            "user".to_string(),
-        ];
-        if self.user_verified {
-            amr.push("mfa".to_string());
-        }
-        LoginAuthentication {
-            user_id: self.user.id.clone(),
-            amr,
-            acr: Some(ACR_PHISHING_RESISTANT.to_string()),
-            auth_time: now,
-            passkey_id: Some(self.passkey.id.clone()),
-        }
-    }
-
     /// What this use changes on the passkey: its counter, backup flags, last use, and the
     /// time a counter regression was flagged (kept from an earlier flag).
     pub fn passkey_use(&self, now: UtcTime) -> PasskeyUse {
@@ -282,22 +257,25 @@ pub async fn verify_login(
     now: UtcTime,
 ) -> Result<VerifiedLogin, PasskeyError> {
     let credential_id = URL_SAFE_NO_PAD.encode(&response.raw_id);
-    let (tenant, ceremony_id) = (tenant_id.to_string(), ceremony_id.to_string());
-    // The sign-in's write follows: on SQLite the read runs on the writer's warm cache.
-    let found = store
-        .read_for_write(move |conn| {
-            find_ceremony_and_passkey(conn, &tenant, &ceremony_id, &credential_id, now)
-                .map_err(PasskeyError::from)
-        })
-        .await?;
-    let (ceremony, answering) = found
-        .filter(|(c, _)| [IDENTIFIED, DISCOVERABLE, DECOY_KIND].contains(&c.kind.as_str()))
+    let found = find_ceremony_to_finish(
+        store,
+        tenant_id.to_string(),
+        ceremony_id.to_string(),
+        credential_id,
+        now,
+    )
+    .await?;
+    let CeremonyToFinish {
+        ceremony,
+        answering,
+    } = found
+        .filter(|f| [IDENTIFIED, DISCOVERABLE, DECOY_KIND].contains(&f.ceremony.kind.as_str()))
         .ok_or(PasskeyError::CeremonyNotFound)?;
     if ceremony.kind == DECOY_KIND {
         return Err(PasskeyError::UnknownCredential);
     }
     let (passkey, user) = answering.ok_or(PasskeyError::UnknownCredential)?;
-    if user.status != status::ACTIVE {
+    if UserStatus::of(&user) != UserStatus::Active {
         return Err(PasskeyError::AccountInactive);
     }
     match ceremony.kind.as_str() {

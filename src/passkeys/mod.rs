@@ -1,9 +1,8 @@
 //! Passkeys (P1–P10): registration and authentication ceremonies on webauthn-rs's engine,
 //! with state kept in the database, and the tenant's policy applied.
 //!
-//! Verification (≈65 µs of CPU for a P-256 assertion, `assertion.rs`) runs outside any write
-//! transaction; the write that follows consumes the ceremony and compare-and-sets the
-//! counter, so replays and races still fail.
+//! Verification (`assertion.rs`) runs outside any write transaction; the write that follows
+//! consumes the ceremony and compare-and-sets the counter, so replays and races still fail.
 
 pub mod aaguid;
 mod assertion;
@@ -27,13 +26,58 @@ pub use registration::{
     verify_registration,
 };
 
-/// Why a passkey was enrolled: recorded on the passkey, and it tells the ceremony's owner
-/// what finishing it means.
-pub mod purpose {
-    pub const SETUP: &str = "setup";
-    pub const INVITE: &str = "invite";
-    pub const ACCOUNT: &str = "account";
-    pub const LOGIN: &str = "login";
+/// Why a ceremony or a link was made: recorded on the passkey it enrolls (`enrolled_via`),
+/// and it tells what finishing the ceremony means (S5, C1–C4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// A sign-in (WebAuthn L3 §7.2): no passkey is enrolled.
+    Login,
+    /// The first owner of a fresh installation.
+    Setup,
+    /// An invitation to a named seat.
+    Invite,
+    /// A signed-in user adds a passkey from the account page.
+    Account,
+    /// C1: after the recovery code was accepted.
+    RecoveryCode,
+    /// C3: an emailed link.
+    EmailRecovery,
+    /// C4: a link an administrator started.
+    AdminRecovery,
+    /// C2: a link made on a signed-in device, opened on a new one.
+    TrustedDevice,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Login => "login",
+            Purpose::Setup => "setup",
+            Purpose::Invite => "invite",
+            Purpose::Account => "account",
+            Purpose::RecoveryCode => "recovery_code",
+            Purpose::EmailRecovery => "email_recovery",
+            Purpose::AdminRecovery => "admin_recovery",
+            Purpose::TrustedDevice => "trusted_device",
+        }
+    }
+
+    /// A stored purpose; `None` for a value this version does not know (such a ceremony or
+    /// link is refused, never taken for another purpose).
+    pub fn parse(raw: &str) -> Option<Purpose> {
+        [
+            Purpose::Login,
+            Purpose::Setup,
+            Purpose::Invite,
+            Purpose::Account,
+            Purpose::RecoveryCode,
+            Purpose::EmailRecovery,
+            Purpose::AdminRecovery,
+            Purpose::TrustedDevice,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == raw)
+    }
 }
 
 /// The relying party: one per deployment (the rp id is the public host).

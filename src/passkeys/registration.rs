@@ -14,7 +14,7 @@ use webauthn_rs_core::proto::{
 };
 
 use super::aaguid::{authenticator_name, format_aaguid};
-use super::{PasskeyError, Passkeys, clean_label, user_handle};
+use super::{PasskeyError, Passkeys, Purpose, clean_label, user_handle};
 use crate::clock::UtcTime;
 use crate::crypto::new_id;
 use crate::policy::{self, SensitiveRoleRule, TenantPolicy, UserVerification};
@@ -56,7 +56,7 @@ pub fn start_registration(
     passkeys: &Passkeys,
     policy: &TenantPolicy,
     user: &User,
-    purpose: &str,
+    purpose: Purpose,
     context: Value,
     now: UtcTime,
 ) -> Result<RegistrationStart, PasskeyError> {
@@ -103,7 +103,7 @@ pub fn start_registration(
         tenant_id: user.tenant_id.clone(),
         user_id: Some(user.id.clone()),
         kind: KIND.into(),
-        purpose: purpose.into(),
+        purpose: purpose.as_str().into(),
         state: serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?,
         context: context.to_string(),
         created_at: now,
@@ -128,6 +128,8 @@ fn public_key_options(ccr: &CreationChallengeResponse) -> Result<Value, PasskeyE
 #[derive(Debug)]
 pub struct VerifiedRegistration {
     pub ceremony: Ceremony,
+    /// What finishing the ceremony means.
+    pub purpose: Purpose,
     pub user: User,
     pub passkey: Passkey,
 }
@@ -147,17 +149,21 @@ pub async fn verify_registration(
         .map(|l| clean_label(&l))
         .transpose()?;
     let (tenant_id, ceremony_id) = (tenant_id.to_string(), ceremony_id.to_string());
-    let (ceremony, user, rules) = store
+    let (ceremony, purpose, user, rules) = store
         .read(move |conn| {
             let ceremony = ceremonies::find_live_ceremony(conn, &tenant_id, &ceremony_id, now)?
                 .filter(|c| c.kind == KIND)
+                .ok_or(PasskeyError::CeremonyNotFound)?;
+            // A purpose this version does not know is no ceremony it can finish.
+            let purpose = Purpose::parse(&ceremony.purpose)
+                .filter(|p| *p != Purpose::Login)
                 .ok_or(PasskeyError::CeremonyNotFound)?;
             let user_id = ceremony.user_id.clone().unwrap_or_default();
             let user = crate::store::users::find_user(conn, &tenant_id, &user_id)?
                 .ok_or(PasskeyError::CeremonyNotFound)?;
             let policy = policy::load(conn, &tenant_id)?;
             let rules = applicable_rules(conn, &policy, &user)?;
-            Ok::<_, PasskeyError>((ceremony, user, rules))
+            Ok::<_, PasskeyError>((ceremony, purpose, user, rules))
         })
         .await?;
     let state: RegistrationState =
@@ -205,6 +211,7 @@ pub async fn verify_registration(
     )?;
     Ok(VerifiedRegistration {
         ceremony,
+        purpose,
         user,
         passkey,
     })

@@ -3,23 +3,24 @@
 //! session; wrong codes count, and too many lock the code path for a while.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use serde_json::json;
 
-use super::{RecoveryError, purpose};
-use crate::app::AppState;
+use super::RecoveryError;
 use crate::audit::{self, Actor, Record};
 use crate::client::ClientInfo;
 use crate::clock::UtcTime;
+use crate::config::RecoverySettings;
 use crate::crypto::{MasterKey, constant_time_eq};
-use crate::passkeys::{self, RegistrationStart};
-use crate::store::DbConn;
+use crate::passkeys::{self, Passkeys, Purpose, RegistrationStart};
 use crate::store::recovery_codes as repo;
 use crate::store::users::{self as user_repo, User};
-use crate::users::{Email, status};
+use crate::store::{DbConn, Store};
+use crate::users::{Email, UserStatus};
 
 /// No 0/O, 1/I/L: the code is read off paper and typed on a phone.
 const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -90,20 +91,55 @@ pub enum CodeCheck {
     Refused,
 }
 
+/// What a code check uses: the key the codes are digested with, the attempt limits, and the
+/// relying party the new passkey's ceremony is made with.
+#[derive(Clone)]
+pub struct CodeTerms {
+    pub key: Arc<MasterKey>,
+    pub settings: RecoverySettings,
+    pub passkeys: Passkeys,
+}
+
 /// Checks email + code and, if they match, starts a registration ceremony for the account
-/// (the code itself is consumed when the new passkey is saved).
-pub fn start_with_code(
+/// (the code itself is consumed when the new passkey is saved). A failed attempt is counted
+/// (and a lock audited) though the answer is a refusal: the check commits either way.
+pub async fn start_with_code(
+    store: &Store,
+    terms: CodeTerms,
+    tenant_id: &str,
+    email: Email,
+    code: Option<RecoveryCode>,
+    client: &ClientInfo,
+    now: UtcTime,
+) -> Result<CodeCheck, RecoveryError> {
+    let (tenant_id, client) = (tenant_id.to_string(), client.clone());
+    store
+        .write(move |conn| {
+            check_code(
+                conn,
+                &terms,
+                &tenant_id,
+                &email,
+                code.as_ref(),
+                &client,
+                now,
+            )
+        })
+        .await
+}
+
+fn check_code(
     conn: &mut DbConn,
-    state: &AppState,
+    terms: &CodeTerms,
     tenant_id: &str,
     email: &Email,
     code: Option<&RecoveryCode>,
     client: &ClientInfo,
     now: UtcTime,
 ) -> Result<CodeCheck, RecoveryError> {
-    let key = &state.master_key;
+    let key = &terms.key;
     let user = user_repo::find_user_by_email(conn, tenant_id, email.as_str())?
-        .filter(|u| u.status == status::ACTIVE);
+        .filter(|u| UserStatus::of(u) == UserStatus::Active);
     let stored = match &user {
         Some(u) => repo::find_code(conn, tenant_id, &u.id)?,
         None => None,
@@ -116,7 +152,7 @@ pub fn start_with_code(
         return Ok(CodeCheck::Refused);
     }
     if !constant_time_eq(presented.as_bytes(), stored.code_hash.as_bytes()) {
-        let settings = &state.settings.recovery;
+        let settings = &terms.settings;
         let attempts = stored.failed_attempts + 1;
         if attempts >= i32::try_from(settings.code_attempts).unwrap_or(5) {
             let lockout =
@@ -144,10 +180,10 @@ pub fn start_with_code(
         crate::policy::load(conn, tenant_id).map_err(crate::passkeys::PasskeyError::from)?;
     let start = passkeys::start_registration(
         conn,
-        &state.passkeys,
+        &terms.passkeys,
         &policy,
         &user,
-        purpose::RECOVERY_CODE,
+        Purpose::RecoveryCode,
         json!({ "code_hash": stored.code_hash }),
         now,
     )?;

@@ -4,17 +4,18 @@
 use serde_json::json;
 use time::Duration;
 
-use super::{RecoveryError, purpose};
+use super::RecoveryError;
 use crate::audit::{self, Actor, Record};
 use crate::clock::UtcTime;
 use crate::config::Settings;
 use crate::links::{IssuedLink, LinkRequest, LinkTerms, issue_link};
 use crate::mail::{self, AdminRecoveryLink, EmailRecoveryLink};
+use crate::passkeys::Purpose;
 use crate::policy::{self, EmailRecovery};
 use crate::store::tenants::Tenant;
 use crate::store::users::{self as user_repo, User};
 use crate::store::{DbConn, passkeys as passkey_repo};
-use crate::users::{Email, Role, status};
+use crate::users::{Email, Role, UserStatus};
 
 fn ttl(d: std::time::Duration) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::minutes(15))
@@ -34,7 +35,7 @@ pub fn request_email_recovery(
         return Err(RecoveryError::EmailRecoveryOff);
     }
     let Some(user) = user_repo::find_user_by_email(conn, &tenant.id, email.as_str())?
-        .filter(|u| u.status == status::ACTIVE)
+        .filter(|u| UserStatus::of(u) == UserStatus::Active)
     else {
         return Ok(());
     };
@@ -45,7 +46,7 @@ pub fn request_email_recovery(
         LinkRequest {
             tenant,
             user_id: Some(&user.id),
-            purpose: purpose::EMAIL_RECOVERY,
+            purpose: Purpose::EmailRecovery,
             page: "recover/link",
             created_by: None,
         },
@@ -143,7 +144,7 @@ pub fn start_admin_recovery(
     now: UtcTime,
 ) -> Result<AdminRecovery, RecoveryError> {
     let user = user_repo::find_user(conn, &tenant.id, target_user_id)?
-        .filter(|u| u.status != status::DISABLED)
+        .filter(|u| UserStatus::of(u) != UserStatus::Disabled)
         .ok_or(RecoveryError::UserNotFound)?;
     actor.may_recover(&user)?;
     let passkeys_revoked = if revoke_passkeys {
@@ -165,7 +166,7 @@ pub fn start_admin_recovery(
         LinkRequest {
             tenant,
             user_id: Some(&user.id),
-            purpose: purpose::ADMIN_RECOVERY,
+            purpose: Purpose::AdminRecovery,
             page: "recover/link",
             created_by,
         },
@@ -228,7 +229,7 @@ pub fn create_device_link(
         LinkRequest {
             tenant,
             user_id: Some(&user.id),
-            purpose: purpose::TRUSTED_DEVICE,
+            purpose: Purpose::TrustedDevice,
             page: "device",
             created_by: Some(&user.id),
         },

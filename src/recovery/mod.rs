@@ -11,14 +11,6 @@ use crate::store::StoreError;
 
 pub use codes::RecoveryCode;
 
-/// Ceremony and link purposes of the recovery paths.
-pub mod purpose {
-    pub const RECOVERY_CODE: &str = "recovery_code";
-    pub const EMAIL_RECOVERY: &str = "email_recovery";
-    pub const ADMIN_RECOVERY: &str = "admin_recovery";
-    pub const TRUSTED_DEVICE: &str = "trusted_device";
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RecoveryError {
     /// One answer for an unknown email, a wrong code and a locked code path (no
@@ -35,8 +27,6 @@ pub enum RecoveryError {
     Forbidden(&'static str),
     #[error("confirm it's you with a passkey you had before the recovery")]
     StepUpRequired,
-    #[error(transparent)]
-    Enrollment(#[from] crate::enrollment::EnrollmentError),
     #[error(transparent)]
     Passkey(#[from] PasskeyError),
     #[error(transparent)]

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::schema::webauthn_ceremonies;
-use super::{DbConn, StoreResult, per_backend};
+use super::{DbConn, Store, StoreResult, per_backend};
 
 /// WebAuthn ceremony state, kept server-side (never in a cookie) so any node can finish
 /// what another started; consumed once.
@@ -27,6 +27,13 @@ pub fn insert_ceremony(conn: &mut DbConn, ceremony: &Ceremony) -> StoreResult<()
         .values(ceremony)
         .execute(c))?;
     Ok(())
+}
+
+/// Stores a ceremony made for the browser (one statement).
+pub async fn save_ceremony(store: &Store, ceremony: Ceremony) -> StoreResult<()> {
+    store
+        .on_writer_else_pooled(move |conn| insert_ceremony(conn, &ceremony))
+        .await
 }
 
 /// The unexpired ceremony, without consuming it (verification happens outside the write

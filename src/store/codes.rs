@@ -8,7 +8,7 @@ use time::PrimitiveDateTime;
 use super::prepared::{bind, prepared};
 use super::schema::authorization_codes;
 use super::tokens::{RefreshToken, RefreshTokenFamily, insert_family, insert_refresh_token};
-use super::{DbConn, StoreResult, per_backend};
+use super::{DbConn, Store, StoreError, StoreResult, per_backend};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]
@@ -75,32 +75,37 @@ pub fn update_code_redeemed(
 }
 
 /// A code as presented at the token endpoint, with everything its redemption must match.
-pub struct PresentedCode<'a> {
-    pub tenant_id: &'a str,
-    pub code_hash: &'a str,
-    pub client_id: &'a str,
-    pub redirect_uri: &'a str,
+pub struct PresentedCode {
+    pub tenant_id: String,
+    pub code_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
     /// BASE64URL(SHA256(code_verifier)), compared with the stored challenge by the database
     /// (not in constant time: the challenge crossed the front channel in the clear, and
     /// learning it gives no verifier).
-    pub code_challenge: &'a str,
+    pub code_challenge: String,
+    /// The status the code's user must still have (`users::UserStatus::Active`).
+    pub user_status: &'static str,
 }
 
 /// What a redemption issues: the access token, and a refresh-token family when the code's
 /// scope includes `offline_access` or the client always gets one.
-pub struct Redemption<'a> {
-    pub access_jti: &'a str,
+pub struct Redemption {
+    pub access_jti: String,
     pub access_expires_at: PrimitiveDateTime,
     /// `None` when the client may not use the refresh grant at all.
-    pub family: Option<NewFamily<'a>>,
+    pub family: Option<NewFamily>,
     pub is_refresh_always_issued: bool,
+    /// A LIKE pattern matching a space-separated scope that grants offline access (built
+    /// from `oidc::scopes::OFFLINE_ACCESS`).
+    pub offline_scope_pattern: String,
 }
 
 /// The family a redemption would start, and its first refresh token.
-pub struct NewFamily<'a> {
-    pub id: &'a str,
+pub struct NewFamily {
+    pub id: String,
     pub absolute_expires_at: PrimitiveDateTime,
-    pub refresh_token_hash: &'a str,
+    pub refresh_token_hash: String,
     pub refresh_idle_expires_at: PrimitiveDateTime,
 }
 
@@ -110,29 +115,28 @@ pub struct NewFamily<'a> {
 /// PostgreSQL one statement, on SQLite the writer's transaction. The code as it was
 /// (`issued_family_id` set when a family was started); `None` when anything did not match,
 /// and then nothing was written.
-pub fn claim_code(
+fn claim_code(
     conn: &mut DbConn,
-    presented: &PresentedCode<'_>,
-    redemption: &Redemption<'_>,
+    presented: &PresentedCode,
+    redemption: &Redemption,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<AuthorizationCode>> {
     let family = redemption.family.as_ref();
     let DbConn::Postgres(c) = conn else {
         return claim_code_on_sqlite(conn, presented, redemption, now);
     };
-    // The family is started when the code's space-separated scope holds `offline_access`
-    // (oidc::scopes::OFFLINE_ACCESS; `_` escaped, it is LIKE's one-character wildcard) or the
+    // The family is started when the code's scope matches the offline-access pattern or the
     // client always gets one. Data-modifying CTEs run once whether or not the final SELECT reads
     // them; the family and its token are inserted only when the claim started one.
     Ok(prepared![
         "WITH claimed AS (UPDATE authorization_codes SET redeemed_at = ",
         ", issued_family_id = CASE WHEN ",
-        " OR (' ' || scope || ' ') LIKE '% offline\\_access %' ESCAPE '\\' THEN ",
+        " OR (' ' || scope || ' ') LIKE ", " ESCAPE '\\' THEN ",
         " END, issued_access_jti = ", ", issued_access_expires_at = ",
         " WHERE tenant_id = ", " AND code_hash = ", " AND redeemed_at IS NULL AND expires_at > ",
         " AND client_id = ", " AND redirect_uri = ", " AND code_challenge = ",
         " AND EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = authorization_codes.tenant_id \
-         AND u.id = authorization_codes.user_id AND u.status = 'active') RETURNING *), \
+         AND u.id = authorization_codes.user_id AND u.status = ", ") RETURNING *), \
          family AS (INSERT INTO refresh_token_families (id, tenant_id, client_id, user_id, \
          session_id, scope, auth_time, amr, acr, created_at, absolute_expires_at, revoked_at, \
          revoked_reason) SELECT issued_family_id, tenant_id, client_id, user_id, session_id, \
@@ -145,52 +149,82 @@ pub fn claim_code(
          FROM family, claimed RETURNING 1) SELECT * FROM claimed";
         bind::<Timestamp, _>(now),
         bind::<Bool, _>(redemption.is_refresh_always_issued),
-        bind::<Nullable<Text>, _>(family.map(|f| f.id)),
-        bind::<Text, _>(redemption.access_jti),
+        bind::<Text, _>(&redemption.offline_scope_pattern),
+        bind::<Nullable<Text>, _>(family.map(|f| f.id.as_str())),
+        bind::<Text, _>(&redemption.access_jti),
         bind::<Timestamp, _>(redemption.access_expires_at),
-        bind::<Text, _>(presented.tenant_id),
-        bind::<Text, _>(presented.code_hash),
+        bind::<Text, _>(&presented.tenant_id),
+        bind::<Text, _>(&presented.code_hash),
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(presented.client_id),
-        bind::<Text, _>(presented.redirect_uri),
-        bind::<Text, _>(presented.code_challenge),
+        bind::<Text, _>(&presented.client_id),
+        bind::<Text, _>(&presented.redirect_uri),
+        bind::<Text, _>(&presented.code_challenge),
+        bind::<Text, _>(presented.user_status),
         bind::<Timestamp, _>(family.map_or(now, |f| f.absolute_expires_at)),
-        bind::<Text, _>(family.map_or("", |f| f.refresh_token_hash)),
+        bind::<Text, _>(family.map_or("", |f| f.refresh_token_hash.as_str())),
         bind::<Timestamp, _>(family.map_or(now, |f| f.refresh_idle_expires_at))
     ]
     .get_result::<AuthorizationCode>(c)
     .optional()?)
 }
 
+/// Claims the code ([`claim_code`], the job's only write, atomic alone on either backend)
+/// and hands what it claimed to `then`, which gets no connection (the tokens are signed
+/// there): on SQLite in the writer's job, so the writer batches fewer, longer jobs per
+/// commit; on PostgreSQL on a pooled connection without a transaction.
+pub async fn claim_code_then<T, E, F>(
+    store: &Store,
+    presented: PresentedCode,
+    redemption: Redemption,
+    now: PrimitiveDateTime,
+    then: F,
+) -> Result<Option<T>, E>
+where
+    F: FnOnce(AuthorizationCode) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    store
+        .on_writer_else_pooled(
+            move |conn| match claim_code(conn, &presented, &redemption, now)? {
+                Some(code) => then(code).map(Some),
+                None => Ok(None),
+            },
+        )
+        .await
+}
+
 /// SQLite has no data-modifying CTE: the claim, then the family and its token, in the
 /// writer's transaction, which no other write interleaves with.
 fn claim_code_on_sqlite(
     conn: &mut DbConn,
-    presented: &PresentedCode<'_>,
-    redemption: &Redemption<'_>,
+    presented: &PresentedCode,
+    redemption: &Redemption,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<AuthorizationCode>> {
     let family = redemption.family.as_ref();
     let claimed = per_backend!(conn, |c| {
         prepared![
         "UPDATE authorization_codes SET redeemed_at = ", ", issued_family_id = CASE WHEN ",
-        " OR (' ' || scope || ' ') LIKE '% offline\\_access %' ESCAPE '\\' THEN ",
+        " OR (' ' || scope || ' ') LIKE ", " ESCAPE '\\' THEN ",
         " END, issued_access_jti = ", ", issued_access_expires_at = ",
         " WHERE tenant_id = ", " AND code_hash = ", " AND redeemed_at IS NULL AND expires_at > ",
         " AND client_id = ", " AND redirect_uri = ", " AND code_challenge = ",
         " AND EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = authorization_codes.tenant_id \
-         AND u.id = authorization_codes.user_id AND u.status = 'active') RETURNING *";
+         AND u.id = authorization_codes.user_id AND u.status = ", ") RETURNING *";
         bind::<Timestamp, _>(now),
         bind::<Bool, _>(redemption.is_refresh_always_issued),
-        bind::<Nullable<Text>, _>(family.map(|f| f.id)),
-        bind::<Text, _>(redemption.access_jti),
+        bind::<Text, _>(&redemption.offline_scope_pattern),
+        bind::<Nullable<Text>, _>(family.map(|f| f.id.as_str())),
+        bind::<Text, _>(&redemption.access_jti),
         bind::<Timestamp, _>(redemption.access_expires_at),
-        bind::<Text, _>(presented.tenant_id),
-        bind::<Text, _>(presented.code_hash),
+        bind::<Text, _>(&presented.tenant_id),
+        bind::<Text, _>(&presented.code_hash),
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(presented.client_id),
-        bind::<Text, _>(presented.redirect_uri),
-        bind::<Text, _>(presented.code_challenge)
+        bind::<Text, _>(&presented.client_id),
+        bind::<Text, _>(&presented.redirect_uri),
+        bind::<Text, _>(&presented.code_challenge),
+        bind::<Text, _>(presented.user_status)
     ]
     .get_result::<AuthorizationCode>(c)
     .optional()
@@ -201,7 +235,7 @@ fn claim_code_on_sqlite(
         insert_family(
             conn,
             &RefreshTokenFamily {
-                id: family.id.to_string(),
+                id: family.id.clone(),
                 tenant_id: code.tenant_id.clone(),
                 client_id: code.client_id.clone(),
                 user_id: code.user_id.clone(),
@@ -219,13 +253,13 @@ fn claim_code_on_sqlite(
         insert_refresh_token(
             conn,
             &RefreshToken {
-                token_hash: family.refresh_token_hash.to_string(),
+                token_hash: family.refresh_token_hash.clone(),
                 tenant_id: code.tenant_id.clone(),
-                family_id: family.id.to_string(),
+                family_id: family.id.clone(),
                 created_at: now,
                 idle_expires_at: family.refresh_idle_expires_at,
                 rotated_at: None,
-                access_jti: redemption.access_jti.to_string(),
+                access_jti: redemption.access_jti.clone(),
                 access_expires_at: redemption.access_expires_at,
             },
         )?;

@@ -236,34 +236,12 @@ impl Store {
         .await
     }
 
-    /// A read whose answer decides a write that follows (and rechecks it): on SQLite it runs
-    /// on the writer's connection, whose page cache stays warm (a pooled reader drops its
-    /// cache at the first read after any commit, and a write always follows here); on
-    /// PostgreSQL like [`Store::read`].
-    pub async fn read_for_write<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        self.on_writer_else_pooled(f).await
-    }
-
-    /// Runs `f`, whose writes are atomic by themselves: on PostgreSQL one statement that
-    /// commits on its own, without `BEGIN`/`COMMIT` (two round trips fewer); on SQLite `f`
-    /// runs in the writer's transaction like every write.
-    pub async fn write_autocommit<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        self.on_writer_else_pooled(f).await
-    }
-
-    /// On SQLite the writer (its transaction, its warm cache); on PostgreSQL a pooled
-    /// connection without a transaction.
-    async fn on_writer_else_pooled<T, E, F>(&self, f: F) -> Result<T, E>
+    /// On SQLite the writer (its transaction, its warm cache: a pooled reader drops its cache
+    /// at the first read after any commit); on PostgreSQL a pooled connection without a
+    /// transaction (no `BEGIN`/`COMMIT` round trips). Only for a repository function whose
+    /// job makes at most one write, so it is atomic the same way on both backends: it is
+    /// the repository, never the domain, that chooses this mode.
+    pub(in crate::store) async fn on_writer_else_pooled<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,

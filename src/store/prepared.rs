@@ -44,46 +44,41 @@ where
     value.as_expression()
 }
 
-/// The bound values of a statement, each walked after its SQL fragment.
+/// The bound values of a statement, each walked after its SQL fragment: a list of any
+/// length, built by [`prepared!`] as nested pairs `(a, (b, (c, ())))`.
 pub trait Binds<DB: Backend> {
     fn walk_between<'b>(
         &'b self,
-        parts: &'static [&'static str],
+        parts: &mut std::slice::Iter<'static, &'static str>,
         out: AstPass<'_, 'b, DB>,
     ) -> QueryResult<()>;
 }
 
-macro_rules! binds_for_tuple {
-    ($($value:ident $index:tt),+) => {
-        impl<DB: Backend, $($value: QueryFragment<DB>),+> Binds<DB> for ($($value,)+) {
-            fn walk_between<'b>(
-                &'b self,
-                parts: &'static [&'static str],
-                mut out: AstPass<'_, 'b, DB>,
-            ) -> QueryResult<()> {
-                let mut parts = parts.iter();
-                $(
-                    out.push_sql(parts.next().copied().unwrap_or_default());
-                    self.$index.walk_ast(out.reborrow())?;
-                )+
-                for rest in parts {
-                    out.push_sql(rest);
-                }
-                Ok(())
-            }
+/// The end of the list: the fragments left (at most one, checked by [`prepared!`]).
+impl<DB: Backend> Binds<DB> for () {
+    fn walk_between<'b>(
+        &'b self,
+        parts: &mut std::slice::Iter<'static, &'static str>,
+        mut out: AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        for rest in parts {
+            out.push_sql(rest);
         }
-    };
+        Ok(())
+    }
 }
 
-binds_for_tuple!(A 0, B 1, C 2);
-binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
-binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-binds_for_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
-binds_for_tuple!(
-    A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16,
-    R 17
-);
+impl<DB: Backend, H: QueryFragment<DB>, T: Binds<DB>> Binds<DB> for (H, T) {
+    fn walk_between<'b>(
+        &'b self,
+        parts: &mut std::slice::Iter<'static, &'static str>,
+        mut out: AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql(parts.next().copied().unwrap_or_default());
+        self.0.walk_ast(out.reborrow())?;
+        self.1.walk_between(parts, out)
+    }
+}
 
 impl<S, B, DB> QueryFragment<DB> for Prepared<S, B>
 where
@@ -91,7 +86,7 @@ where
     B: Binds<DB>,
 {
     fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        self.binds.walk_between(self.parts, out)
+        self.binds.walk_between(&mut self.parts.iter(), out)
     }
 }
 
@@ -109,13 +104,32 @@ impl<S, B> Query for Prepared<S, B> {
 
 /// `prepared!["UPDATE t SET a = ", " WHERE id = ", " AND b = ", ""; bind::<Text, _>(a),
 /// bind::<Text, _>(id), bind::<BigInt, _>(b)]`:
-/// fragments and values alternate, fragment first. Each use is its own statement type.
+/// fragments and values alternate, fragment first, and the statement may end with one more
+/// fragment; any other count of fragments is a compile-time error, so a value cannot slip
+/// into the wrong place. Each use is its own statement type.
 macro_rules! prepared {
     [$($part:literal),+ ; $($value:expr),+ $(,)?] => {{
         struct Statement;
-        $crate::store::prepared::Prepared::<Statement, _>::new(&[$($part),+], ($($value,)+))
+        const FRAGMENTS: usize = [$($part),+].len();
+        const VALUES: usize = [$(stringify!($value)),+].len();
+        const _: () = assert!(
+            FRAGMENTS == VALUES || FRAGMENTS == VALUES + 1,
+            "a prepared statement has one SQL fragment before each value, and at most one after the last"
+        );
+        $crate::store::prepared::Prepared::<Statement, _>::new(
+            &[$($part),+],
+            $crate::store::prepared::binds!($($value),+),
+        )
     }};
 }
+
+/// The values of [`prepared!`] as the nested pairs [`Binds`] walks.
+macro_rules! binds {
+    () => { () };
+    ($head:expr $(, $tail:expr)*) => { ($head, $crate::store::prepared::binds!($($tail),*)) };
+}
+pub(crate) use binds;
+
 pub(crate) use prepared;
 
 #[cfg(test)]

@@ -2,12 +2,25 @@ use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
 use super::schema::rate_limit_windows;
-use super::{DbConn, StoreResult, per_backend};
+use super::{DbConn, Store, StoreResult, per_backend};
 
-/// Counts one hit in a fixed window for each bucket, in one statement, and returns each
-/// bucket's count after it. Buckets are upserted in sorted order so that concurrent calls
-/// lock shared rows (one client IP, many identifiers) in the same order.
-pub fn hit_windows(
+/// Counts one hit in a fixed window for each bucket, in one statement that commits by
+/// itself (the windows are counters; the hot row of a busy client IP stays locked only for
+/// the update), and returns each bucket's count after it.
+pub async fn hit_windows(
+    store: &Store,
+    buckets: Vec<String>,
+    window_start: PrimitiveDateTime,
+    expires_at: PrimitiveDateTime,
+) -> StoreResult<Vec<(String, i64)>> {
+    store
+        .on_writer_else_pooled(move |conn| upsert_hits(conn, &buckets, window_start, expires_at))
+        .await
+}
+
+/// Buckets are upserted in sorted order so that concurrent calls lock shared rows (one
+/// client IP, many identifiers) in the same order.
+fn upsert_hits(
     conn: &mut DbConn,
     buckets: &[String],
     window_start: PrimitiveDateTime,

@@ -1,11 +1,11 @@
-//! What a passkey sign-in reads and writes, each in as few statements as the backend allows
-//! (on PostgreSQL every statement is a round trip): the account behind an email, with its
+//! What a sign-in reads and writes, each in as few statements as the backend allows (on
+//! PostgreSQL every statement is a round trip): the account behind an email, with its
 //! password and passkeys, in one; the ceremony with the passkey that answers it, in one;
-//! and, as one unit, the ceremony spent, the passkey's use, the auth event, the browser's
-//! previous session ended, the new session, the account's last login and the audit event —
-//! on PostgreSQL one statement that commits by itself (it was nine round trips: `BEGIN`,
-//! seven writes, `COMMIT`), on SQLite the same writes one by one in the writer's
-//! transaction.
+//! a session's rows ([`SessionRows`]) for every way in; and a passkey sign-in as one unit —
+//! the ceremony spent, the passkey's use and the session's rows — on PostgreSQL one
+//! statement that commits by itself, on SQLite the same writes one by one in the writer's
+//! transaction. Each function here means the same on both backends and chooses its own
+//! transaction mode.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
@@ -13,13 +13,13 @@ use time::PrimitiveDateTime;
 
 use super::audit::{AuditEvent, insert_audit_event};
 use super::auth_events::{AuthEvent, insert_auth_event};
-use super::ceremonies::{Ceremony, consume_ceremony};
+use super::ceremonies::{Ceremony, consume_ceremony, insert_ceremony};
 use super::passkeys::{Passkey, PasskeyUse, update_passkey_use};
 use super::prepared::{bind, prepared};
 use super::schema::{passkeys, password_credentials, users, webauthn_ceremonies};
 use super::sessions::{BrowserSession, end_session_by_token_hash, insert_session};
 use super::users::User;
-use super::{DbConn, StoreResult, per_backend};
+use super::{DbConn, Store, StoreError, StoreResult, per_backend};
 
 /// An account as the email step sees it.
 pub struct Claimed {
@@ -71,16 +71,63 @@ pub fn find_claimed_account(
     }))
 }
 
+/// The email step as one store job: the account is read ([`find_claimed_account`]), `start`
+/// makes the ceremony from what was found — without a connection, so it cannot write — and
+/// the ceremony is inserted, the job's only write (atomic alone on either backend). On
+/// SQLite the job runs on the writer, whose page cache is warm (one hand-off); on
+/// PostgreSQL it is two statements on a pooled connection.
+pub async fn claim_and_start_ceremony<T, E, F>(
+    store: &Store,
+    tenant_id: String,
+    email: String,
+    start: F,
+) -> Result<T, E>
+where
+    F: FnOnce(Option<Claimed>) -> Result<(Ceremony, T), E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    store
+        .on_writer_else_pooled(move |conn| {
+            let claimed = find_claimed_account(conn, &tenant_id, &email)?;
+            let (ceremony, answer) = start(claimed)?;
+            insert_ceremony(conn, &ceremony)?;
+            Ok(answer)
+        })
+        .await
+}
+
+/// A ceremony to finish, with the passkey that answers it and its owner when this tenant has
+/// that credential.
+pub struct CeremonyToFinish {
+    pub ceremony: Ceremony,
+    pub answering: Option<(Passkey, User)>,
+}
+
 /// The ceremony (unexpired) and, if this tenant has it, the passkey with this credential id
-/// and its owner, in one statement.
-#[allow(clippy::type_complexity)]
-pub fn find_ceremony_and_passkey(
+/// and its owner, in one statement. The sign-in's write follows: on SQLite the read runs on
+/// the writer's warm cache, on PostgreSQL on a pooled connection.
+pub async fn find_ceremony_to_finish(
+    store: &Store,
+    tenant_id: String,
+    ceremony_id: String,
+    credential_id: String,
+    now: PrimitiveDateTime,
+) -> StoreResult<Option<CeremonyToFinish>> {
+    store
+        .on_writer_else_pooled(move |conn| {
+            find_ceremony_and_passkey(conn, &tenant_id, &ceremony_id, &credential_id, now)
+        })
+        .await
+}
+
+fn find_ceremony_and_passkey(
     conn: &mut DbConn,
     tenant_id: &str,
     ceremony_id: &str,
     credential_id: &str,
     now: PrimitiveDateTime,
-) -> StoreResult<Option<(Ceremony, Option<(Passkey, User)>)>> {
+) -> StoreResult<Option<CeremonyToFinish>> {
     let row: Option<(Ceremony, Option<Passkey>, Option<User>)> =
         per_backend!(conn, |c| webauthn_ceremonies::table
             .left_join(
@@ -106,22 +153,107 @@ pub fn find_ceremony_and_passkey(
     // Expiry is checked here rather than in SQL: see `ceremonies::find_live_ceremony`.
     Ok(row
         .filter(|(ceremony, _, _)| ceremony.expires_at > now)
-        .map(|(ceremony, passkey, user)| (ceremony, passkey.zip(user))))
+        .map(|(ceremony, passkey, user)| CeremonyToFinish {
+            ceremony,
+            answering: passkey.zip(user),
+        }))
 }
 
-/// The rows of one passkey sign-in, built by the domain.
-pub struct PasskeySignIn<'a> {
-    pub tenant_id: &'a str,
-    pub ceremony_id: &'a str,
-    pub passkey_id: &'a str,
-    /// The counter the assertion was checked against: a concurrent use moved it.
+/// What establishing a session writes, whoever signs in (the domain's
+/// `signin::establish_session` builds it): the browser's previous session ended (no
+/// fixation), the new session, the account's last login, the auth event and the audit event.
+pub struct SessionRows {
+    /// The digest of the browser's session cookie before this sign-in.
+    pub previous_session_hash: Option<String>,
+    pub session: BrowserSession,
+    pub attempt: AuthEvent,
+    pub audit: AuditEvent,
+}
+
+/// Writes a session's rows, in the caller's transaction.
+pub fn insert_session_rows(
+    conn: &mut DbConn,
+    rows: &SessionRows,
+    now: PrimitiveDateTime,
+) -> StoreResult<()> {
+    let session = &rows.session;
+    if let Some(hash) = &rows.previous_session_hash {
+        end_session_by_token_hash(conn, &session.tenant_id, hash, now)?;
+    }
+    insert_session(conn, session)?;
+    super::users::record_login(conn, &session.tenant_id, &session.user_id, now)?;
+    insert_auth_event(conn, &rows.attempt)?;
+    insert_audit_event(conn, &rows.audit)
+}
+
+/// What a passkey sign-in proves, written with its session: the ceremony is spent and the
+/// passkey's use recorded, compare-and-set on the counter the assertion was checked against
+/// (a concurrent use moved it).
+pub struct PasskeyProof {
+    pub ceremony_id: String,
+    pub passkey_id: String,
     pub expected_sign_count: i64,
-    pub passkey_use: &'a PasskeyUse,
-    pub attempt: &'a AuthEvent,
-    /// The digest of the browser's session cookie before this sign-in, ended (no fixation).
-    pub previous_session_hash: Option<&'a str>,
-    pub session: &'a BrowserSession,
-    pub audit: &'a AuditEvent,
+    pub passkey_use: PasskeyUse,
+    /// The review event of a counter that went backwards and that policy only flags (P5).
+    pub flagged: Option<AuditEvent>,
+}
+
+/// What became of a passkey sign-in's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRecorded {
+    Recorded,
+    /// The ceremony was spent already (a replay) or the counter moved since the assertion
+    /// was checked (a concurrent use): nothing was written, on either backend.
+    Refused,
+}
+
+/// A refusal inside a store job: returned as an error so the job's writes roll back.
+enum Refusal {
+    Refused,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::Store(e)
+    }
+}
+
+/// Writes a passkey sign-in — its proof and its session's rows — or nothing. On PostgreSQL
+/// one statement that commits by itself (with the flagged counter's review event, a
+/// transaction around it and that insert); on SQLite the writes one by one in the writer's
+/// transaction.
+pub async fn record_passkey_sign_in(
+    store: &Store,
+    proof: PasskeyProof,
+    rows: SessionRows,
+    now: PrimitiveDateTime,
+) -> StoreResult<SignInRecorded> {
+    // Without a review event the write is one statement, atomic by itself on PostgreSQL.
+    let is_one_statement = proof.flagged.is_none();
+    let work = move |conn: &mut DbConn| {
+        let recorded = match conn {
+            DbConn::Postgres(c) => record_on_postgres(c, &proof, &rows, now)?,
+            DbConn::Sqlite(_) => record_on_sqlite(conn, &proof, &rows, now)?,
+        };
+        if !recorded {
+            return Err(Refusal::Refused);
+        }
+        if let Some(flagged) = &proof.flagged {
+            insert_audit_event(conn, flagged)?;
+        }
+        Ok(SignInRecorded::Recorded)
+    };
+    let outcome = if is_one_statement {
+        store.on_writer_else_pooled(work).await
+    } else {
+        store.write(work).await
+    };
+    match outcome {
+        Ok(recorded) => Ok(recorded),
+        Err(Refusal::Refused) => Ok(SignInRecorded::Refused),
+        Err(Refusal::Store(e)) => Err(e),
+    }
 }
 
 #[derive(QueryableByName)]
@@ -130,19 +262,21 @@ struct Recorded {
     recorded: i64,
 }
 
-/// Writes the sign-in, unless the ceremony was spent already (a replay) or the passkey's
-/// counter moved since the assertion was checked (a concurrent use). `false` means the
-/// sign-in must not stand: on PostgreSQL nothing was written; on SQLite the caller's
-/// transaction has to roll back (return an error from it).
-pub fn record_passkey_sign_in(
-    conn: &mut DbConn,
-    s: &PasskeySignIn<'_>,
+/// The sign-in as one data-modifying CTE: every write is conditional on the ceremony's
+/// deletion and the counter's compare-and-set, so `false` means nothing was written.
+fn record_on_postgres(
+    c: &mut diesel::PgConnection,
+    proof: &PasskeyProof,
+    rows: &SessionRows,
     now: PrimitiveDateTime,
 ) -> StoreResult<bool> {
-    let DbConn::Postgres(c) = conn else {
-        return record_on_sqlite(conn, s, now);
-    };
-    let (e, n, a, u) = (s.attempt, s.session, s.audit, s.passkey_use);
+    let tenant_id = &rows.session.tenant_id;
+    let (e, n, a, u) = (
+        &rows.attempt,
+        &rows.session,
+        &rows.audit,
+        &proof.passkey_use,
+    );
     let recorded = prepared![
         "WITH spent AS (DELETE FROM webauthn_ceremonies WHERE tenant_id = ", " AND id = ",
         " RETURNING id), \
@@ -164,15 +298,15 @@ pub fn record_passkey_sign_in(
          actor_kind, actor_id, subject_user_id, ip, browser_family, os_family, details, \
          needs_review) SELECT ", " WHERE EXISTS (SELECT 1 FROM used)) \
          SELECT count(*) AS recorded FROM used";
-        bind::<Text, _>(s.tenant_id),
-        bind::<Text, _>(s.ceremony_id),
+        bind::<Text, _>(tenant_id),
+        bind::<Text, _>(&proof.ceremony_id),
         bind::<BigInt, _>(u.sign_count),
         bind::<Bool, _>(u.backup_eligible),
         bind::<Bool, _>(u.backup_state),
         bind::<Nullable<Timestamp>, _>(u.last_used_at),
         bind::<Nullable<Timestamp>, _>(u.counter_flagged_at),
-        bind::<Text, _>(s.passkey_id),
-        bind::<BigInt, _>(s.expected_sign_count),
+        bind::<Text, _>(&proof.passkey_id),
+        bind::<BigInt, _>(proof.expected_sign_count),
         (
             bind::<Text, _>(&e.id),
             bind::<Text, _>(&e.tenant_id),
@@ -187,8 +321,8 @@ pub fn record_passkey_sign_in(
             bind::<Nullable<BigInt>, _>(e.duration_ms),
         ),
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(s.tenant_id),
-        bind::<Nullable<Text>, _>(s.previous_session_hash),
+        bind::<Text, _>(tenant_id),
+        bind::<Nullable<Text>, _>(&rows.previous_session_hash),
         (
             bind::<Text, _>(&n.id),
             bind::<Text, _>(&n.token_hash),
@@ -209,7 +343,7 @@ pub fn record_passkey_sign_in(
             bind::<Nullable<Text>, _>(&n.passkey_id),
         ),
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(s.tenant_id),
+        bind::<Text, _>(tenant_id),
         bind::<Text, _>(&n.user_id),
         (
             bind::<Text, _>(&a.id),
@@ -230,23 +364,27 @@ pub fn record_passkey_sign_in(
     Ok(recorded.recorded == 1)
 }
 
+/// The same writes one by one, in the writer's transaction; `false` before any write is
+/// kept (the caller's job then rolls back).
 fn record_on_sqlite(
     conn: &mut DbConn,
-    s: &PasskeySignIn<'_>,
+    proof: &PasskeyProof,
+    rows: &SessionRows,
     now: PrimitiveDateTime,
 ) -> StoreResult<bool> {
-    if !consume_ceremony(conn, s.tenant_id, s.ceremony_id)? {
+    let tenant_id = &rows.session.tenant_id;
+    if !consume_ceremony(conn, tenant_id, &proof.ceremony_id)? {
         return Ok(false);
     }
-    if update_passkey_use(conn, s.passkey_id, s.expected_sign_count, s.passkey_use)? != 1 {
+    if update_passkey_use(
+        conn,
+        &proof.passkey_id,
+        proof.expected_sign_count,
+        &proof.passkey_use,
+    )? != 1
+    {
         return Ok(false);
     }
-    insert_auth_event(conn, s.attempt)?;
-    if let Some(hash) = s.previous_session_hash {
-        end_session_by_token_hash(conn, s.tenant_id, hash, now)?;
-    }
-    insert_session(conn, s.session)?;
-    super::users::record_login(conn, s.tenant_id, &s.session.user_id, now)?;
-    insert_audit_event(conn, s.audit)?;
+    insert_session_rows(conn, rows, now)?;
     Ok(true)
 }

@@ -8,7 +8,7 @@ use time::PrimitiveDateTime;
 
 use super::prepared::{bind, prepared};
 use super::schema::{refresh_token_families, refresh_tokens, revoked_access_tokens, users};
-use super::{DbConn, StoreResult, per_backend};
+use super::{DbConn, Store, StoreError, StoreResult, per_backend};
 
 /// Everything issued from one authorization: every rotation stays in the family, so reuse of
 /// any member revokes all of them.
@@ -111,18 +111,20 @@ pub fn find_refresh_grant(
 }
 
 /// A refresh token as presented by a client.
-pub struct PresentedRefreshToken<'a> {
-    pub tenant_id: &'a str,
-    pub token_hash: &'a str,
-    pub client_id: &'a str,
+pub struct PresentedRefreshToken {
+    pub tenant_id: String,
+    pub token_hash: String,
+    pub client_id: String,
+    /// The status the family's user must still have (`users::UserStatus::Active`).
+    pub user_status: &'static str,
 }
 
 /// The refresh token to store in the presented one's family, and the access token issued
 /// with it. Its idle expiry is capped at the family's absolute expiry by the rotation.
-pub struct NextRefreshToken<'a> {
-    pub token_hash: &'a str,
+pub struct NextRefreshToken {
+    pub token_hash: String,
     pub idle_expires_at: PrimitiveDateTime,
-    pub access_jti: &'a str,
+    pub access_jti: String,
     pub access_expires_at: PrimitiveDateTime,
 }
 
@@ -141,13 +143,35 @@ struct UsedRefreshToken {
 /// one statement that commits by itself; the family row is share-locked so that a
 /// revocation running at the same time either sees `next` (and revokes its access token) or
 /// keeps it from being stored. On SQLite three statements in the writer's transaction.
-/// (`'active'` in the SQL is `users::status::ACTIVE`, a fixed word of the schema.)
-pub fn rotate_presented_refresh_token(
-    conn: &mut DbConn,
-    presented: &PresentedRefreshToken<'_>,
-    next: &NextRefreshToken<'_>,
+pub async fn rotate_presented_refresh_token(
+    store: &Store,
+    presented: PresentedRefreshToken,
+    next: NextRefreshToken,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<RefreshTokenFamily>> {
+    store
+        .on_writer_else_pooled(move |conn| rotate_presented(conn, &presented, &next, now))
+        .await
+}
+
+/// [`find_refresh_grant`] before the rotation it decides: on SQLite on the writer's warm
+/// cache, on PostgreSQL on a pooled connection.
+pub async fn find_refresh_grant_to_rotate(
+    store: &Store,
+    tenant_id: String,
+    token_hash: String,
+) -> StoreResult<Option<(RefreshToken, RefreshTokenFamily, String)>> {
+    store
+        .on_writer_else_pooled(move |conn| find_refresh_grant(conn, &tenant_id, &token_hash))
+        .await
+}
+
+fn rotate_presented(
+    conn: &mut DbConn,
+    presented: &PresentedRefreshToken,
+    next: &NextRefreshToken,
+    now: PrimitiveDateTime,
+) -> Result<Option<RefreshTokenFamily>, StoreError> {
     let DbConn::Postgres(c) = conn else {
         return rotate_presented_on_sqlite(conn, presented, next, now);
     };
@@ -158,7 +182,7 @@ pub fn rotate_presented_refresh_token(
         " AND EXISTS (SELECT 1 FROM refresh_token_families f \
          JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id \
          WHERE f.tenant_id = refresh_tokens.tenant_id AND f.id = refresh_tokens.family_id \
-         AND u.status = 'active' AND f.revoked_at IS NULL AND f.client_id = ",
+         AND u.status = ", " AND f.revoked_at IS NULL AND f.client_id = ",
         " AND f.absolute_expires_at > ",
         ") RETURNING tenant_id, family_id), \
          family AS (SELECT f.* FROM refresh_token_families f \
@@ -170,15 +194,16 @@ pub fn rotate_presented_refresh_token(
         " FROM family RETURNING family_id) \
          SELECT family.* FROM family JOIN next ON next.family_id = family.id";
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(presented.tenant_id),
-        bind::<Text, _>(presented.token_hash),
+        bind::<Text, _>(&presented.tenant_id),
+        bind::<Text, _>(&presented.token_hash),
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(presented.client_id),
+        bind::<Text, _>(presented.user_status),
+        bind::<Text, _>(&presented.client_id),
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(next.token_hash),
+        bind::<Text, _>(&next.token_hash),
         bind::<Timestamp, _>(now),
         bind::<Timestamp, _>(next.idle_expires_at),
-        bind::<Text, _>(next.access_jti),
+        bind::<Text, _>(&next.access_jti),
         bind::<Timestamp, _>(next.access_expires_at)
     ]
     .get_result::<RefreshTokenFamily>(c)
@@ -189,8 +214,8 @@ pub fn rotate_presented_refresh_token(
 /// writer's transaction, which no other write interleaves with.
 fn rotate_presented_on_sqlite(
     conn: &mut DbConn,
-    presented: &PresentedRefreshToken<'_>,
-    next: &NextRefreshToken<'_>,
+    presented: &PresentedRefreshToken,
+    next: &NextRefreshToken,
     now: PrimitiveDateTime,
 ) -> StoreResult<Option<RefreshTokenFamily>> {
     let used = per_backend!(conn, |c| prepared![
@@ -200,13 +225,14 @@ fn rotate_presented_on_sqlite(
         " AND EXISTS (SELECT 1 FROM refresh_token_families f \
          JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.user_id \
          WHERE f.tenant_id = refresh_tokens.tenant_id AND f.id = refresh_tokens.family_id \
-         AND u.status = 'active' AND f.revoked_at IS NULL AND f.client_id = ",
+         AND u.status = ", " AND f.revoked_at IS NULL AND f.client_id = ",
         " AND f.absolute_expires_at > ", ") RETURNING family_id";
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(presented.tenant_id),
-        bind::<Text, _>(presented.token_hash),
+        bind::<Text, _>(&presented.tenant_id),
+        bind::<Text, _>(&presented.token_hash),
         bind::<Timestamp, _>(now),
-        bind::<Text, _>(presented.client_id),
+        bind::<Text, _>(presented.user_status),
+        bind::<Text, _>(&presented.client_id),
         bind::<Timestamp, _>(now)
     ]
     .get_result::<UsedRefreshToken>(c)
@@ -215,20 +241,20 @@ fn rotate_presented_on_sqlite(
         return Ok(None);
     };
     let family = per_backend!(conn, |c| refresh_token_families::table
-        .filter(refresh_token_families::tenant_id.eq(presented.tenant_id))
+        .filter(refresh_token_families::tenant_id.eq(&presented.tenant_id))
         .filter(refresh_token_families::id.eq(&used.family_id))
         .select(RefreshTokenFamily::as_select())
         .first(c))?;
     insert_refresh_token(
         conn,
         &RefreshToken {
-            token_hash: next.token_hash.to_string(),
-            tenant_id: presented.tenant_id.to_string(),
+            token_hash: next.token_hash.clone(),
+            tenant_id: presented.tenant_id.clone(),
             family_id: family.id.clone(),
             created_at: now,
             idle_expires_at: next.idle_expires_at.min(family.absolute_expires_at),
             rotated_at: None,
-            access_jti: next.access_jti.to_string(),
+            access_jti: next.access_jti.clone(),
             access_expires_at: next.access_expires_at,
         },
     )?;

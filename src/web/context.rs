@@ -13,11 +13,12 @@ use super::{AppError, PageError, cookies, is_api_path};
 use crate::app::AppState;
 use crate::client::ClientInfo;
 use crate::config::Settings;
+use crate::ratelimit::Key;
 use crate::sessions;
 use crate::store::sessions::BrowserSession;
 use crate::store::tenants::Tenant;
 use crate::store::users::User;
-use crate::users::status;
+use crate::users::{Email, UserStatus};
 
 /// A signed-in user and the session that proves it.
 #[derive(Debug, Clone)]
@@ -67,6 +68,29 @@ impl TenantRequest {
     pub fn tenant_path(&self, path: &str) -> String {
         format!("/t/{}{}", self.tenant.slug, path)
     }
+
+    /// See [`rate_limit`].
+    pub async fn limit(&self, action: &str, identifier: Option<&Email>) -> Result<(), AppError> {
+        rate_limit(&self.state, &self.tenant, &self.client, action, identifier).await
+    }
+}
+
+/// Counts the request against its action's limits (P7): always by client IP, and by
+/// identifier when the request names an account.
+async fn rate_limit(
+    state: &AppState,
+    tenant: &Tenant,
+    client: &ClientInfo,
+    action: &str,
+    identifier: Option<&Email>,
+) -> Result<(), AppError> {
+    let ip = Key::Ip(client.ip_string().unwrap_or_default());
+    let keys = match identifier {
+        Some(email) => vec![ip, Key::Identifier(format!("{}|{email}", tenant.id))],
+        None => vec![ip],
+    };
+    state.limiter.check(&state.store, action, &keys).await?;
+    Ok(())
 }
 
 fn csrf_refusal() -> AppError {
@@ -82,6 +106,8 @@ pub struct Visit {
     pub signed_in: Option<SignedIn>,
     pub client: ClientInfo,
     browser_secret: String,
+    /// The tenant's session cookie, if the browser sent one (live or not).
+    pub session_token: Option<String>,
 }
 
 impl Visit {
@@ -132,6 +158,11 @@ impl Visit {
         format!("/t/{}{}", self.tenant.slug, path)
     }
 
+    /// See [`rate_limit`].
+    pub async fn limit(&self, action: &str, identifier: Option<&Email>) -> Result<(), AppError> {
+        rate_limit(&self.state, &self.tenant, &self.client, action, identifier).await
+    }
+
     pub fn require_signed_in(&self) -> Result<&SignedIn, AppError> {
         self.signed_in
             .as_ref()
@@ -177,6 +208,7 @@ impl FromRequest for Visit {
                 signed_in,
                 client: found.client,
                 browser_secret: found.browser_secret,
+                session_token: found.session_token,
             })
         })
     }
@@ -227,7 +259,7 @@ async fn find_signed_in(
             };
             let user = crate::store::users::find_user(conn, &tenant_id, &session.user_id)?;
             Ok(user
-                .filter(|u| u.status == status::ACTIVE)
+                .filter(|u| UserStatus::of(u) == UserStatus::Active)
                 .map(|user| SignedIn { session, user }))
         })
         .await?;

@@ -10,12 +10,9 @@ use webauthn_rs_core::proto::RegisterPublicKeyCredential;
 
 use super::pages::{json_no_store, render};
 use super::{AppError, PageError, TenantRequest, Visit, cookies};
-use crate::app::AppState;
-use crate::client::ClientInfo;
-use crate::enrollment::{self, EnrollmentError};
-use crate::passkeys::purpose;
-use crate::ratelimit::Key;
-use crate::recovery::purpose as recovery;
+use crate::enrollment::{self, EnrollmentTerms};
+use crate::passkeys::Purpose;
+use crate::signin::LoginContext;
 use crate::users::Email;
 
 #[derive(Debug, Deserialize)]
@@ -33,11 +30,11 @@ pub enum LinkKind {
 }
 
 impl LinkKind {
-    fn purposes(self) -> &'static [&'static str] {
+    fn purposes(self) -> &'static [Purpose] {
         match self {
-            LinkKind::Invite => &[purpose::INVITE],
-            LinkKind::Recovery => &[recovery::EMAIL_RECOVERY, recovery::ADMIN_RECOVERY],
-            LinkKind::Device => &[recovery::TRUSTED_DEVICE],
+            LinkKind::Invite => &[Purpose::Invite],
+            LinkKind::Recovery => &[Purpose::EmailRecovery, Purpose::AdminRecovery],
+            LinkKind::Device => &[Purpose::TrustedDevice],
         }
     }
 
@@ -68,24 +65,16 @@ async fn link_page(
     kind: LinkKind,
 ) -> Result<HttpResponse, PageError> {
     let token = token.unwrap_or_default();
-    let (tenant_id, now) = (visit.tenant.id.clone(), visit.state.clock.now());
-    let lookup = token.clone();
-    // Opening a link shows a page; it never signs anyone in by itself.
-    let user = visit
-        .state
-        .store
-        .read(move |conn| {
-            let mut last = EnrollmentError::LinkInvalid;
-            for purpose in kind.purposes() {
-                match enrollment::link_account(conn, &tenant_id, &lookup, purpose, now) {
-                    Ok(user) => return Ok(user),
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
-        })
-        .await
-        .map_err(AppError::from)?;
+    let state = &visit.state;
+    let user = enrollment::open_link(
+        &state.store,
+        &visit.tenant.id,
+        &token,
+        kind.purposes(),
+        state.clock.now(),
+    )
+    .await
+    .map_err(AppError::from)?;
     Ok(render(&EnrollPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
@@ -126,12 +115,8 @@ pub async fn get_setup(
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.token.clone().unwrap_or_default();
-    let (tenant_id, now) = (visit.tenant.id.clone(), visit.state.clock.now());
-    let lookup = token.clone();
-    visit
-        .state
-        .store
-        .read(move |conn| enrollment::find_link(conn, &tenant_id, &lookup, purpose::SETUP, now))
+    let state = &visit.state;
+    enrollment::check_setup_link(&state.store, &visit.tenant.id, &token, state.clock.now())
         .await
         .map_err(AppError::from)?;
     Ok(render(&EnrollPage {
@@ -139,26 +124,9 @@ pub async fn get_setup(
         tenant_path: visit.tenant_path(""),
         csrf: visit.anonymous_csrf_token(),
         token: &token,
-        mode: purpose::SETUP,
+        mode: "setup",
         email: String::new(),
     })?)
-}
-
-pub(super) async fn limit_ip(
-    state: &AppState,
-    client: &ClientInfo,
-    action: &str,
-) -> Result<(), AppError> {
-    state
-        .limiter
-        .check(
-            &state.store,
-            action,
-            &[Key::Ip(client.ip_string().unwrap_or_default())],
-            state.clock.now(),
-        )
-        .await?;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,28 +142,18 @@ pub async fn post_link_start(
     body: web::Json<LinkStartBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
-    limit_ip(&visit.state, &visit.client, "enroll").await?;
-    let (state, tenant_id, now) = (
-        visit.state.clone(),
-        visit.tenant.id.clone(),
-        visit.state.clock.now(),
-    );
+    visit.limit("enroll", None).await?;
     let LinkStartBody { token, kind } = body.into_inner();
-    let start = visit
-        .state
-        .store
-        .write(move |conn| {
-            let mut last = EnrollmentError::LinkInvalid;
-            for purpose in kind.purposes() {
-                match enrollment::start_from_link(conn, &state, &tenant_id, &token, purpose, now) {
-                    Ok((start, _)) => return Ok(start),
-                    Err(EnrollmentError::LinkInvalid) => last = EnrollmentError::LinkInvalid,
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(last)
-        })
-        .await?;
+    let state = &visit.state;
+    let start = enrollment::begin_from_link(
+        &state.store,
+        &state.passkeys,
+        &visit.tenant.id,
+        &token,
+        kind.purposes(),
+        state.clock.now(),
+    )
+    .await?;
     Ok(json_no_store(&start, None))
 }
 
@@ -212,30 +170,21 @@ pub async fn post_setup_start(
     body: web::Json<SetupStartBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
-    limit_ip(&visit.state, &visit.client, "enroll").await?;
+    visit.limit("enroll", None).await?;
     let body = body.into_inner();
     let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
     let name = body.name.filter(|n| n.chars().count() <= 200);
-    let (state, tenant_id, now) = (
-        visit.state.clone(),
-        visit.tenant.id.clone(),
-        visit.state.clock.now(),
-    );
-    let start = visit
-        .state
-        .store
-        .write(move |conn| {
-            enrollment::start_setup(
-                conn,
-                &state,
-                &tenant_id,
-                &body.token,
-                &email,
-                name.as_deref(),
-                now,
-            )
-        })
-        .await?;
+    let state = &visit.state;
+    let start = enrollment::begin_setup(
+        &state.store,
+        &state.passkeys,
+        &visit.tenant.id,
+        &body.token,
+        email,
+        name,
+        state.clock.now(),
+    )
+    .await?;
     Ok(json_no_store(&start, None))
 }
 
@@ -246,25 +195,15 @@ pub async fn post_additional_start(
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
     let signed_in = visit.require_signed_in()?.clone();
-    let (state, now) = (visit.state.clone(), visit.state.clock.now());
-    let start = visit
-        .state
-        .store
-        .write(move |conn| {
-            crate::recovery::restriction::require_trusted_session(
-                conn,
-                &signed_in.user,
-                &signed_in.session,
-                now,
-            )?;
-            Ok::<_, crate::recovery::RecoveryError>(enrollment::start_additional(
-                conn,
-                &state,
-                &signed_in.user,
-                now,
-            )?)
-        })
-        .await?;
+    let state = &visit.state;
+    let start = enrollment::begin_additional(
+        &state.store,
+        &state.passkeys,
+        signed_in.user,
+        signed_in.session,
+        state.clock.now(),
+    )
+    .await?;
     Ok(json_no_store(&start, None))
 }
 
@@ -282,11 +221,22 @@ pub async fn post_finish(
     body: web::Json<FinishBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
-    limit_ip(&visit.state, &visit.client, "enroll").await?;
+    visit.limit("enroll", None).await?;
     let body = body.into_inner();
-    let now = visit.state.clock.now();
+    let state = &visit.state;
+    let terms = EnrollmentTerms {
+        passkeys: state.passkeys.clone(),
+        master_key: state.master_key.clone(),
+        settings: state.settings.clone(),
+    };
+    let ctx = LoginContext {
+        client: visit.client.clone(),
+        duration_ms: None,
+        previous_session_token: visit.session_token.clone(),
+    };
     let enrolled = enrollment::finish(
-        &visit.state,
+        &state.store,
+        terms,
         &visit.tenant,
         enrollment::RegistrationResponse {
             ceremony_id: body.ceremony_id,
@@ -294,8 +244,8 @@ pub async fn post_finish(
             label: body.label,
         },
         visit.signed_in.as_ref().map(|s| &s.user),
-        &visit.client,
-        now,
+        &ctx,
+        state.clock.now(),
     )
     .await?;
     visit.state.mailer.wake();

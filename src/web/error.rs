@@ -322,6 +322,7 @@ impl From<crate::enrollment::EnrollmentError> for AppError {
             E::Passkey(e) => e.into(),
             E::User(e) => e.into(),
             E::Tenant(e) => e.into(),
+            E::Recovery(e) => e.into(),
             E::Store(e) => e.into(),
         }
     }
@@ -394,7 +395,6 @@ impl From<crate::recovery::RecoveryError> for AppError {
                 "Your account was recovered recently. For your security, sign in again with a passkey you had before the recovery, then try again.",
             )
             .with_code("step_up_required"),
-            R::Enrollment(e) => e.into(),
             R::Passkey(e) => e.into(),
             R::Store(e) => e.into(),
         }

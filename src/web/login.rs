@@ -8,7 +8,6 @@ use webauthn_rs_core::proto::PublicKeyCredential;
 
 use super::pages::{json_no_store, render, safe_return_to, see_other};
 use super::{AppError, PageError, TenantRequest, Visit, cookies};
-use crate::ratelimit::Key;
 use crate::sessions;
 use crate::signin::{self, LoginClock, LoginContext, SignedIn};
 use crate::store::tenants::Tenant;
@@ -60,18 +59,10 @@ pub async fn get_login(
         tenant_path: visit.tenant_path(""),
         csrf: visit.anonymous_csrf_token(),
         return_to,
-        started: LoginClock::token(&visit.state, &visit.tenant.id, now),
+        started: LoginClock::token(&visit.state.master_key, &visit.tenant.id, now),
         login_hint: query.login_hint.as_deref().unwrap_or_default(),
         require_passkey,
     })?)
-}
-
-fn client_ip_key(request: &TenantRequest) -> Key {
-    Key::Ip(request.client.ip_string().unwrap_or_default())
-}
-
-fn identifier_key(request: &TenantRequest, email: &Email) -> Key {
-    Key::Identifier(format!("{}|{}", request.tenant.id, email))
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,16 +79,8 @@ pub async fn post_identify(
     let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
     let state = &visit.state;
     let now = state.clock.now();
-    state
-        .limiter
-        .check(
-            &state.store,
-            "login",
-            &[client_ip_key(&visit), identifier_key(&visit, &email)],
-            now,
-        )
-        .await?;
-    let answer = signin::identify(state, &visit.tenant.id, &email, now).await?;
+    visit.limit("login", Some(&email)).await?;
+    let answer = signin::identify(state.sign_in(), &visit.tenant.id, &email, now).await?;
     Ok(json_no_store(&answer, None))
 }
 
@@ -108,11 +91,8 @@ pub async fn post_discoverable(
     visit.check_csrf_header(&req)?;
     let state = &visit.state;
     let now = state.clock.now();
-    state
-        .limiter
-        .check(&state.store, "passkey-start", &[client_ip_key(&visit)], now)
-        .await?;
-    let start = signin::start_discoverable(state, &visit.tenant.id, now).await?;
+    visit.limit("passkey-start", None).await?;
+    let start = signin::start_discoverable(state.sign_in(), &visit.tenant.id, now).await?;
     Ok(json_no_store(&start, None))
 }
 
@@ -120,7 +100,12 @@ fn login_context(visit: &TenantRequest, started: Option<&str>) -> LoginContext {
     let now = visit.state.clock.now();
     LoginContext {
         client: visit.client.clone(),
-        duration_ms: LoginClock::elapsed_ms(&visit.state, &visit.tenant.id, started, now),
+        duration_ms: LoginClock::elapsed_ms(
+            &visit.state.master_key,
+            &visit.tenant.id,
+            started,
+            now,
+        ),
         previous_session_token: visit.session_token.clone(),
     }
 }
@@ -157,19 +142,11 @@ pub async fn post_passkey_finish(
     visit.check_csrf_header(&req)?;
     let state = &visit.state;
     let now = state.clock.now();
-    state
-        .limiter
-        .check(
-            &state.store,
-            "passkey-finish",
-            &[client_ip_key(&visit)],
-            now,
-        )
-        .await?;
+    visit.limit("passkey-finish", None).await?;
     let body = body.into_inner();
     let ctx = login_context(&visit, body.started.as_deref());
     let signed_in = signin::finish_passkey_login(
-        state,
+        state.sign_in(),
         &visit.tenant.id,
         &body.ceremony_id,
         body.credential,
@@ -202,18 +179,17 @@ pub async fn post_password(
     let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
     let state = &visit.state;
     let now = state.clock.now();
-    state
-        .limiter
-        .check(
-            &state.store,
-            "password",
-            &[client_ip_key(&visit), identifier_key(&visit, &email)],
-            now,
-        )
-        .await?;
+    visit.limit("password", Some(&email)).await?;
     let ctx = login_context(&visit, body.started.as_deref());
-    let signed_in =
-        signin::password_login(state, &visit.tenant.id, &email, body.password, &ctx, now).await?;
+    let signed_in = signin::password_login(
+        state.sign_in(),
+        &visit.tenant.id,
+        &email,
+        body.password,
+        &ctx,
+        now,
+    )
+    .await?;
     Ok(signed_in_response(
         &visit,
         signed_in,

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::pages::{json_no_store, render};
 use super::{AppError, PageError, TenantRequest, Visit};
-use crate::ratelimit::Key;
 use crate::recovery::codes::{self, CodeCheck, RecoveryCode};
 use crate::recovery::{RecoveryError, links};
 use crate::users::Email;
@@ -29,23 +28,6 @@ pub async fn get_recover(visit: Visit) -> Result<HttpResponse, PageError> {
     })?)
 }
 
-async fn limit(request: &TenantRequest, action: &str, email: &Email) -> Result<(), AppError> {
-    let state = &request.state;
-    state
-        .limiter
-        .check(
-            &state.store,
-            action,
-            &[
-                Key::Ip(request.client.ip_string().unwrap_or_default()),
-                Key::Identifier(format!("{}|{}", request.tenant.id, email)),
-            ],
-            state.clock.now(),
-        )
-        .await?;
-    Ok(())
-}
-
 #[derive(Debug, Deserialize)]
 pub struct CodeBody {
     email: String,
@@ -61,30 +43,24 @@ pub async fn post_code(
     request.check_csrf_header(&req)?;
     let body = body.into_inner();
     let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
-    limit(&request, "recovery-code", &email).await?;
+    request.limit("recovery-code", Some(&email)).await?;
     let code = RecoveryCode::parse(&body.code);
-    let (state, tenant_id, client, now) = (
-        request.state.clone(),
-        request.tenant.id.clone(),
-        request.client.clone(),
-        request.state.clock.now(),
-    );
-    // The failed attempt is counted (and a lock audited) even though the answer is an error.
-    let check = request
-        .state
-        .store
-        .write(move |conn| {
-            codes::start_with_code(
-                conn,
-                &state,
-                &tenant_id,
-                &email,
-                code.as_ref(),
-                &client,
-                now,
-            )
-        })
-        .await?;
+    let state = &request.state;
+    let terms = codes::CodeTerms {
+        key: state.master_key.clone(),
+        settings: state.settings.recovery.clone(),
+        passkeys: state.passkeys.clone(),
+    };
+    let check = codes::start_with_code(
+        &state.store,
+        terms,
+        &request.tenant.id,
+        email,
+        code,
+        &request.client,
+        state.clock.now(),
+    )
+    .await?;
     match check {
         CodeCheck::Accepted(start) => Ok(json_no_store(&start, None)),
         CodeCheck::Refused => Err(RecoveryError::WrongCode.into()),
@@ -105,7 +81,7 @@ pub async fn post_email(
 ) -> Result<HttpResponse, AppError> {
     request.check_csrf_header(&req)?;
     let email = Email::parse(&body.email).map_err(|e| AppError::bad_request(e.to_string()))?;
-    limit(&request, "recovery-email", &email).await?;
+    request.limit("recovery-email", Some(&email)).await?;
     let (tenant, settings, now) = (
         request.tenant.clone(),
         request.state.settings.clone(),

@@ -25,7 +25,7 @@ use passgate::sessions::{self, Authentication};
 use passgate::store::tenants::Tenant;
 use passgate::store::users::User;
 use passgate::tenants::{self, Slug};
-use passgate::users::{self, Email, NewAccount, Role};
+use passgate::users::{self, Email, NewAccount, Role, UserStatus};
 
 use crate::pg::TestDatabase;
 
@@ -112,6 +112,40 @@ impl TestApp {
         self.state.store.read_blocking(f).expect("database access")
     }
 
+    /// One pass of the node's mail delivery; how many were sent.
+    pub async fn deliver_mail(&self) -> usize {
+        let state = &self.state;
+        state
+            .mailer
+            .deliver_due(&state.store, state.clock.now())
+            .await
+            .expect("mail delivery")
+    }
+
+    /// One pass of the signing-key job; how many tenants' keys rotated.
+    pub async fn rotate_due_keys(&self) -> usize {
+        let state = &self.state;
+        let job = passgate::oidc::schedule::KeyRotation {
+            master_key: state.master_key.clone(),
+            settings: state.settings.oidc.clone(),
+            cache: state.oidc.clone(),
+        };
+        job.run_once(&state.store, state.clock.now())
+            .await
+            .expect("key rotation")
+    }
+
+    /// One housekeeping pass; how many rows went.
+    pub async fn sweep(&self) -> usize {
+        let state = &self.state;
+        let job = passgate::maintenance::Housekeeping {
+            limiter: state.limiter.clone(),
+        };
+        job.sweep(&state.store, state.clock.now())
+            .await
+            .expect("housekeeping")
+    }
+
     /// A second browser: its own cookie jar.
     pub fn new_browser(&self) -> reqwest::Client {
         client_with(std::sync::Arc::new(reqwest::cookie::Jar::default()))
@@ -149,7 +183,7 @@ impl TestApp {
                         email: &email,
                         role,
                         display_name: None,
-                        status: users::status::ACTIVE,
+                        status: UserStatus::Active,
                         password_hash: hash.as_deref(),
                     },
                     now,

@@ -23,7 +23,7 @@ backend_test! {
         app.invite(&tenant, "alice@example.com", passgate::users::Role::Member).await;
         // This node's background worker may be the one that tries; either way the attempt fails.
         let waiting = loop {
-            passgate::mail::worker::deliver_due(&app.state).await.unwrap();
+            app.deliver_mail().await;
             let waiting = app.db(list_messages);
             if waiting[0].last_error.is_some() {
                 break waiting;
@@ -37,13 +37,13 @@ backend_test! {
         assert!(waiting[0].next_attempt_at > app.clock.now(), "retried later, not in a hot loop");
 
         smtp.set_down(false);
-        passgate::mail::worker::deliver_due(&app.state).await.unwrap();
+        app.deliver_mail().await;
         assert!(smtp.received().is_empty(), "not before the retry is due");
         app.clock.advance(time::Duration::minutes(10));
-        passgate::mail::worker::deliver_due(&app.state).await.unwrap();
+        app.deliver_mail().await;
         let invitation = smtp.wait_for("alice@example.com", 1).await;
         assert!(invitation.text.contains("/t/acme/enroll?token="));
-        passgate::mail::worker::deliver_due(&app.state).await.unwrap();
+        app.deliver_mail().await;
         assert_eq!(smtp.received().len(), 1, "delivered once");
         let sent = app.db(list_messages);
         assert!(sent[0].sent_at.is_some());
@@ -77,7 +77,7 @@ backend_test! {
         let (other, _) = AppState::open_async((*app.state.settings).clone(), Clock::fixed(now)).await.unwrap();
         let deliver_all = |state: AppState| async move {
             loop {
-                if passgate::mail::worker::deliver_due(&state).await.unwrap() == 0 {
+                if state.mailer.deliver_due(&state.store, state.clock.now()).await.unwrap() == 0 {
                     break;
                 }
             }
@@ -111,7 +111,7 @@ backend_test! {
         let dir = app.state.settings.data_dir.join("mail");
         let mut files = Vec::new();
         for _ in 0..200 {
-            passgate::mail::worker::deliver_due(&app.state).await.unwrap();
+            app.deliver_mail().await;
             files = std::fs::read_dir(&dir)
                 .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect())
                 .unwrap_or_default();

@@ -76,10 +76,10 @@ backend_test! {
         let app = TestApp::spawn(backend).await;
         let rp = setup(&app, "acme").await;
         tokens(&app, &rp).await;
-        assert_eq!(passgate::oidc::schedule::run_once(&app.state).await.unwrap(), 0);
+        assert_eq!(app.rotate_due_keys().await, 0);
         app.clock.advance(time::Duration::days(89) + time::Duration::hours(1));
-        assert_eq!(passgate::oidc::schedule::run_once(&app.state).await.unwrap(), 1);
-        assert_eq!(passgate::oidc::schedule::run_once(&app.state).await.unwrap(), 0, "a second node finds nothing due");
+        assert_eq!(app.rotate_due_keys().await, 1);
+        assert_eq!(app.rotate_due_keys().await, 0, "a second node finds nothing due");
         assert_eq!(jwks_kids(&app, &rp).await.len(), 4);
     }
 }

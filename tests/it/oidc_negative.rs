@@ -211,10 +211,10 @@ backend_test! {
         let rp = setup(&app, "acme").await;
         let first = tokens(&app, &rp).await;
         let form = [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
-        set_user_status(&app, &rp, passgate::users::status::DISABLED);
+        set_user_status(&app, &rp, passgate::users::UserStatus::Disabled);
         let (status, body) = token(&app, &rp, &form).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-        set_user_status(&app, &rp, passgate::users::status::ACTIVE);
+        set_user_status(&app, &rp, passgate::users::UserStatus::Active);
         let (status, body) = token(&app, &rp, &form).await;
         assert_eq!(status, 200, "{body}");
     }

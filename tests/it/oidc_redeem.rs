@@ -40,11 +40,11 @@ backend_test! {
         let rp = setup(&app, "acme").await;
         sign_in(&app, &rp).await;
         let (code, verifier) = authorize_code(&app, &rp, &[]).await;
-        set_user_status(&app, &rp, passgate::users::status::DISABLED);
+        set_user_status(&app, &rp, passgate::users::UserStatus::Disabled);
         let (status, body) = redeem(&app, &rp, &code, &verifier).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
         assert!(body["error_description"].as_str().unwrap().contains("can no longer sign in"), "{body}");
-        set_user_status(&app, &rp, passgate::users::status::ACTIVE);
+        set_user_status(&app, &rp, passgate::users::UserStatus::Active);
         let (status, _) = redeem(&app, &rp, &code, &verifier).await;
         assert_eq!(status, 400, "the code stays burnt");
     }

@@ -212,9 +212,9 @@ pub async fn tokens(app: &TestApp, rp: &Rp) -> Value {
 }
 
 /// Sets the RP's user's status (active, disabled …) directly in the database.
-pub fn set_user_status(app: &TestApp, rp: &Rp, status: &'static str) {
+pub fn set_user_status(app: &TestApp, rp: &Rp, status: passgate::users::UserStatus) {
     let (tenant_id, user_id, now) = (rp.tenant.id.clone(), rp.user.id.clone(), app.clock.now());
     app.db(move |conn| {
-        passgate::store::users::update_user_status(conn, &tenant_id, &user_id, status, now)
+        passgate::store::users::update_user_status(conn, &tenant_id, &user_id, status.as_str(), now)
     })
 }

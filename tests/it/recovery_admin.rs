@@ -255,10 +255,17 @@ backend_test! {
         cli(&["client", "delete", "--tenant", "acme", client_id]);
         cli(&["keys", "rotate", "--tenant", "acme"]);
 
+        // Every way in ends in the one session establishment, which audits it: the
+        // invitation's enrollment signed alice in too, then her passkey login.
         let sign_ins = audit_events(&app, &tenant, "signin.succeeded");
-        assert_eq!(sign_ins.len(), 1, "the enrollment signs in too, but as passkey.registered");
-        assert_eq!(sign_ins[0]["actor_id"], alice.user.id.as_str());
-        assert!(sign_ins[0]["details"]["amr"].as_str().unwrap().contains("user"), "{}", sign_ins[0]);
+        assert_eq!(sign_ins.len(), 2, "{sign_ins:?}");
+        let mut methods: Vec<_> = sign_ins.iter().map(|e| e["details"]["method"].as_str().unwrap()).collect();
+        methods.sort();
+        assert_eq!(methods, ["enrollment", "passkey"]);
+        for sign_in in &sign_ins {
+            assert_eq!(sign_in["actor_id"], alice.user.id.as_str());
+            assert!(sign_in["details"]["amr"].as_str().unwrap().contains("user"), "{sign_in}");
+        }
         let renames = audit_events(&app, &tenant, "passkey.renamed");
         assert_eq!(renames[0]["details"]["label"], "Desk key");
         for event in ["client.created", "client.secret_rotated", "client.deleted"] {

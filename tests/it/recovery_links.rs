@@ -70,7 +70,7 @@ backend_test! {
         assert_eq!(known.status(), unknown.status());
         assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
         smtp.wait_for_subject("alice@example.com", "Recover your").await;
-        passgate::mail::worker::deliver_due(&app.state).await.unwrap();
+        app.deliver_mail().await;
         assert!(smtp.to("mallory@example.com").is_empty());
     }
 }
@@ -110,7 +110,7 @@ backend_test! {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"], "email_recovery_off");
         assert_eq!(app.state_snapshot(), before);
-        passgate::mail::worker::deliver_due(&app.state).await.unwrap();
+        app.deliver_mail().await;
         assert_eq!(smtp.to("alice@example.com").len(), 2, "the invitation and the link sent before");
         let (status, body) = start_from_link(&Browser::new(&app), &sent_before, "recovery").await;
         assert_eq!((status, body["error"].as_str()), (403, Some("email_recovery_off")), "a link sent before the switch stops working");

@@ -196,7 +196,7 @@ backend_test! {
         assert_eq!(browser.post_json(path, &csrf, &body).await.status(), 200);
         app.clock.advance(time::Duration::minutes(10));
         assert_eq!(browser.post_json(path, &csrf, &body).await.status(), 200);
-        let removed = passgate::maintenance::sweep(&app.state).await.unwrap();
+        let removed = app.sweep().await;
         assert!(removed >= 1, "the expired ceremony (and, on PostgreSQL, its rate-limit window)");
         let left: i64 = app.db(|conn| {
             use diesel::prelude::*;

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{tenant, verify_bearer};
 use crate::app::AppState;
 use crate::oidc::{Error, claims, scopes};
+use crate::users::UserStatus;
 use crate::web::AppError;
 
 pub async fn get_userinfo(
@@ -71,7 +72,7 @@ async fn userinfo(
         .store
         .read(move |conn| crate::store::users::find_user(conn, &tenant_id, &user_id))
         .await?
-        .filter(|u| u.status == crate::users::status::ACTIVE)
+        .filter(|u| UserStatus::of(u) == UserStatus::Active)
         .ok_or_else(|| {
             Error::InvalidToken("the user of this token can no longer sign in".into())
         })?;
