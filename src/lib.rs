@@ -4,6 +4,7 @@
 //! and the later `oidc`, `passkeys`, `recovery`, …) → `store` (diesel, both backends).
 
 pub mod account;
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth_events;

@@ -9,7 +9,9 @@ use crate::clock::UtcTime;
 use crate::config::SessionSettings;
 use crate::crypto::{new_id, random_token, sha256_hex};
 use crate::store::sessions::{self as repo, BrowserSession};
-use crate::store::{DbConn, StoreResult};
+use crate::store::users::{User, find_user};
+use crate::store::{DbConn, Store, StoreResult};
+use crate::users::UserStatus;
 
 /// How a login was made, in RFC 8176 `amr` terms, plus the `acr` it satisfies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +106,57 @@ pub fn find_session(
     now: UtcTime,
 ) -> StoreResult<Option<BrowserSession>> {
     repo::find_live_session(conn, tenant_id, &sha256_hex(token), now)
+}
+
+/// The live session a cookie names and its user, while the user may still sign in. The idle
+/// deadline moves forward at most once a minute ([`needs_touch`]).
+pub async fn resume(
+    store: &Store,
+    settings: &SessionSettings,
+    tenant_id: &str,
+    token: &str,
+    now: UtcTime,
+) -> StoreResult<Option<(BrowserSession, User)>> {
+    let (tenant_id, token) = (tenant_id.to_string(), token.to_string());
+    let found = store
+        .read(move |conn| {
+            let Some(session) = find_session(conn, &tenant_id, &token, now)? else {
+                return Ok::<_, crate::store::StoreError>(None);
+            };
+            let user = find_user(conn, &tenant_id, &session.user_id)?;
+            Ok(user
+                .filter(|u| UserStatus::of(u) == UserStatus::Active)
+                .map(|user| (session, user)))
+        })
+        .await?;
+    if let Some((session, _)) = &found
+        && needs_touch(session, now)
+    {
+        let (session, settings) = (session.clone(), settings.clone());
+        store
+            .write(move |conn| touch_session(conn, &session, &settings, now))
+            .await?;
+    }
+    Ok(found)
+}
+
+/// Signs out of this browser, or of every browser of the session's user.
+pub async fn sign_out(
+    store: &Store,
+    session: BrowserSession,
+    everywhere: bool,
+    now: UtcTime,
+) -> StoreResult<()> {
+    store
+        .write(move |conn| {
+            if everywhere {
+                end_all_sessions(conn, &session.tenant_id, &session.user_id, now)?;
+            } else {
+                end_session(conn, &session, now)?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Extending the idle deadline on every request would make every page view a write; once a

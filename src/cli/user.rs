@@ -133,7 +133,7 @@ pub fn run(state: &AppState, cmd: UserCommand) -> anyhow::Result<()> {
                 Ok::<_, anyhow::Error>(crate::recovery::links::start_admin_recovery(
                     conn,
                     &tenant,
-                    &crate::recovery::links::AdminActor::Cli,
+                    &crate::admin::AdminActor::Cli,
                     &user.id,
                     revoke_passkeys,
                     &state.settings,

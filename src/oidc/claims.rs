@@ -66,3 +66,21 @@ pub fn userinfo(user: &User, scopes: &Scopes) -> serde_json::Value {
     }
     serde_json::Value::Object(claims)
 }
+
+/// The userinfo answer (OIDC Core §5.3) for a verified access token's claims, while its user
+/// may still sign in.
+pub async fn userinfo_for(
+    store: &crate::store::Store,
+    tenant_id: &str,
+    claims: &AccessTokenClaims,
+) -> Result<serde_json::Value, super::Error> {
+    let (tenant_id, user_id) = (tenant_id.to_string(), claims.sub.clone());
+    let user = store
+        .read(move |conn| crate::store::users::find_user(conn, &tenant_id, &user_id))
+        .await?
+        .filter(|u| crate::users::UserStatus::of(u) == crate::users::UserStatus::Active)
+        .ok_or_else(|| {
+            super::Error::InvalidToken("the user of this token can no longer sign in".into())
+        })?;
+    Ok(userinfo(&user, &claims.scopes()))
+}

@@ -9,8 +9,12 @@ use super::scopes::{self, Scopes};
 use super::{Error, Result};
 use crate::clock::UtcTime;
 use crate::crypto::{constant_time_eq, new_id, random_token, sha256_hex};
-use crate::store::DbConn;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::OidcCache;
 use crate::store::clients::{self as repo, OidcClient};
+use crate::store::{DbConn, Store, StoreError};
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
@@ -386,6 +390,32 @@ pub fn authenticate(client: Option<&Client>, credentials: &Credentials) -> Resul
     } else {
         Err(fail())
     }
+}
+
+/// The origins a browser may call the token, userinfo and revocation endpoints from (CORS):
+/// those of the tenant's public clients' redirect URIs, cached per node.
+pub async fn allowed_origins(
+    store: &Store,
+    cache: &OidcCache,
+    tenant_id: &str,
+) -> Result<Arc<HashSet<String>>, StoreError> {
+    if let Some(origins) = cache.origins(tenant_id) {
+        return Ok(origins);
+    }
+    let id = tenant_id.to_string();
+    let lists = store
+        .read(move |conn| crate::store::clients::find_public_redirect_uris(conn, &id))
+        .await?;
+    let origins: HashSet<String> = lists
+        .iter()
+        .flat_map(|list| serde_json::from_str::<Vec<String>>(list).unwrap_or_default())
+        .filter_map(|uri| url::Url::parse(&uri).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
+        .collect();
+    let origins = Arc::new(origins);
+    cache.put_origins(tenant_id, origins.clone());
+    Ok(origins)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde_json::json;
 use time::Duration;
 
 use super::RecoveryError;
+use crate::admin::{AdminActor, AdminRefusal};
 use crate::audit::{self, Actor, Record};
 use crate::clock::UtcTime;
 use crate::config::Settings;
@@ -15,7 +16,7 @@ use crate::policy::{self, EmailRecovery};
 use crate::store::tenants::Tenant;
 use crate::store::users::{self as user_repo, User};
 use crate::store::{DbConn, passkeys as passkey_repo};
-use crate::users::{Email, Role, UserStatus};
+use crate::users::{Email, UserStatus};
 
 fn ttl(d: std::time::Duration) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::minutes(15))
@@ -85,43 +86,6 @@ pub fn request_email_recovery(
     Ok(())
 }
 
-/// Who starts an admin-assisted recovery.
-#[derive(Debug, Clone)]
-pub enum AdminActor {
-    /// An owner or admin signed in to the console.
-    User(Box<User>),
-    /// A client-credentials token with the `passgate:admin` scope.
-    Client(String),
-    /// The operator's command line.
-    Cli,
-}
-
-impl AdminActor {
-    fn audit(&self) -> Actor {
-        match self {
-            AdminActor::User(u) => Actor::User(u.id.clone()),
-            AdminActor::Client(id) => Actor::Client(id.clone()),
-            AdminActor::Cli => Actor::Cli,
-        }
-    }
-
-    /// Owners may recover anyone; admins and admin clients anyone but an owner.
-    fn may_recover(&self, target: &User) -> Result<(), RecoveryError> {
-        let target_is_owner = Role::of(target) == Role::Owner;
-        match self {
-            AdminActor::Cli => Ok(()),
-            AdminActor::User(actor) if !Role::of(actor).is_admin() => Err(
-                RecoveryError::Forbidden("only owners and admins can start a recovery"),
-            ),
-            AdminActor::User(actor) if Role::of(actor) == Role::Owner => Ok(()),
-            _ if target_is_owner => {
-                Err(RecoveryError::Forbidden("an admin cannot recover an owner"))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
 /// An admin-assisted recovery just started.
 #[derive(Debug)]
 pub struct AdminRecovery {
@@ -146,7 +110,12 @@ pub fn start_admin_recovery(
     let user = user_repo::find_user(conn, &tenant.id, target_user_id)?
         .filter(|u| UserStatus::of(u) != UserStatus::Disabled)
         .ok_or(RecoveryError::UserNotFound)?;
-    actor.may_recover(&user)?;
+    actor.may_act_on(&user).map_err(|refusal| match refusal {
+        AdminRefusal::NotAnAdmin => {
+            RecoveryError::Forbidden("only owners and admins can start a recovery")
+        }
+        AdminRefusal::TargetIsOwner => RecoveryError::Forbidden("an admin cannot recover an owner"),
+    })?;
     let passkeys_revoked = if revoke_passkeys {
         let removed = passkey_repo::delete_user_passkeys(conn, &tenant.id, &user.id)?;
         crate::sessions::end_all_sessions(conn, &tenant.id, &user.id, now)?;
@@ -156,11 +125,7 @@ pub fn start_admin_recovery(
     };
     let lifetime = ttl(settings.recovery.admin_link_ttl);
     let base = settings.public_base();
-    let created_by = match actor {
-        AdminActor::User(u) => Some(u.id.as_str()),
-        AdminActor::Client(id) => Some(id.as_str()),
-        AdminActor::Cli => None,
-    };
+    let created_by = actor.created_by();
     let url = issue_link(
         conn,
         LinkRequest {

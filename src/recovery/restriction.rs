@@ -10,7 +10,7 @@ use crate::clock::UtcTime;
 use crate::store::passkeys as passkey_repo;
 use crate::store::sessions::BrowserSession;
 use crate::store::users::User;
-use crate::store::{DbConn, StoreError};
+use crate::store::{DbConn, Store, StoreError};
 
 pub const RESTRICTION: Duration = Duration::days(7);
 /// How recent the confirming sign-in must be.
@@ -43,6 +43,18 @@ pub fn require_trusted_session(
     } else {
         Err(RecoveryError::StepUpRequired)
     }
+}
+
+/// [`require_trusted_session`] on its own, before an action that runs elsewhere.
+pub async fn check_trusted_session(
+    store: &Store,
+    user: User,
+    session: BrowserSession,
+    now: UtcTime,
+) -> Result<(), RecoveryError> {
+    store
+        .read(move |conn| require_trusted_session(conn, &user, &session, now))
+        .await
 }
 
 /// Puts the account in restricted mode from `now`.

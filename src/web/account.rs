@@ -13,6 +13,17 @@ use crate::passkeys::aaguid::authenticator_name;
 use crate::store::passkeys::Passkey;
 use crate::users;
 
+/// The account page and its forms. Patterns with a parameter are matched by regex: after
+/// the literal paths.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/account", web::get().to(get_account))
+        .route("/account/recovery-code", web::post().to(post_recovery_code))
+        .route("/account/device-link", web::post().to(post_device_link))
+        .route("/account/passkeys/{id}/rename", web::post().to(post_rename))
+        .route("/account/passkeys/{id}/remove", web::get().to(get_remove))
+        .route("/account/passkeys/{id}/remove", web::post().to(post_remove));
+}
+
 pub struct PasskeyRow {
     pub id: String,
     pub credential_id: String,

@@ -1,21 +1,56 @@
 //! The admin JSON API (A1, C4): authorized by an owner's or admin's browser session (with
 //! the CSRF header), or by a client-credentials access token carrying `passgate:admin`.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppError, Visit};
+use crate::admin::AdminActor;
 use crate::audit::{self, Filter};
-use crate::recovery::links::{AdminActor, start_admin_recovery};
-use crate::recovery::restriction::require_trusted_session;
+use crate::recovery::links::start_admin_recovery;
+use crate::recovery::restriction::check_trusted_session;
 use crate::users::Role;
+
+/// The admin API.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/api/audit", web::get().to(get_audit))
+        .route(
+            "/admin/api/users/{id}/recovery",
+            web::post().to(post_user_recovery),
+        )
+        .route("/admin/api/audit/{id}/review", web::post().to(post_review));
+}
 
 pub const ADMIN_SCOPE: &str = "passgate:admin";
 
-/// Who is calling, once authorized.
-async fn admin_caller(req: &HttpRequest, visit: &Visit) -> Result<AdminActor, AppError> {
+/// An authorized call to a tenant's admin API: an owner's or admin's browser session with
+/// the CSRF header, or a client-credentials access token carrying `passgate:admin`.
+pub struct AdminCaller {
+    pub visit: Visit,
+    pub actor: AdminActor,
+}
+
+impl FromRequest for AdminCaller {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<AdminCaller, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (req, visit) = (req.clone(), Visit::from_request(req, payload));
+        Box::pin(async move {
+            let visit = visit.await?;
+            let actor = authorize(&req, &visit).await?;
+            Ok(AdminCaller { visit, actor })
+        })
+    }
+}
+
+async fn authorize(req: &HttpRequest, visit: &Visit) -> Result<AdminActor, AppError> {
     let bearer = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -47,22 +82,15 @@ async fn admin_caller(req: &HttpRequest, visit: &Visit) -> Result<AdminActor, Ap
         return Err(AppError::forbidden("Only owners and admins can do this."));
     }
     // Admin actions are sensitive: a recently recovered admin confirms first (C3).
-    let now = visit.state.clock.now();
-    let user = signed_in.user.clone();
-    visit
-        .state
-        .store
-        .read(move |conn| require_trusted_session(conn, &signed_in.user, &signed_in.session, now))
-        .await?;
-    Ok(AdminActor::User(Box::new(user)))
-}
-
-fn reviewer_name(actor: &AdminActor) -> String {
-    match actor {
-        AdminActor::User(u) => format!("user:{}", u.id),
-        AdminActor::Client(id) => format!("client:{id}"),
-        AdminActor::Cli => "cli".to_string(),
-    }
+    let state = &visit.state;
+    check_trusted_session(
+        &state.store,
+        signed_in.user.clone(),
+        signed_in.session,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(AdminActor::User(Box::new(signed_in.user)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,12 +101,11 @@ pub struct RecoveryBody {
 
 /// `POST /t/{tenant}/admin/api/users/{id}/recovery`: C4, admin-assisted recovery.
 pub async fn post_user_recovery(
-    req: HttpRequest,
-    visit: Visit,
+    caller: AdminCaller,
     path: web::Path<(String, String)>,
     body: Option<web::Json<RecoveryBody>>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = admin_caller(&req, &visit).await?;
+    let AdminCaller { visit, actor } = caller;
     let (_, user_id) = path.into_inner();
     let revoke = body.map(|b| b.revoke_passkeys).unwrap_or_default();
     let (tenant, settings, now) = (
@@ -114,11 +141,10 @@ pub struct AuditQuery {
 
 /// `GET /t/{tenant}/admin/api/audit`: the tenant's security log, newest first.
 pub async fn get_audit(
-    req: HttpRequest,
-    visit: Visit,
+    caller: AdminCaller,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    admin_caller(&req, &visit).await?;
+    let visit = caller.visit;
     let since = query
         .since
         .as_deref()
@@ -148,19 +174,18 @@ pub struct ReviewBody {
 
 /// `POST /t/{tenant}/admin/api/audit/{id}/review`: records who reviewed it, and when.
 pub async fn post_review(
-    req: HttpRequest,
-    visit: Visit,
+    caller: AdminCaller,
     path: web::Path<(String, String)>,
     body: Option<web::Json<ReviewBody>>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = admin_caller(&req, &visit).await?;
+    let AdminCaller { visit, actor } = caller;
     let (_, event_id) = path.into_inner();
     let note = body
         .and_then(|b| b.into_inner().note)
         .filter(|n| n.chars().count() <= 2000);
     let (tenant_id, reviewer, now) = (
         visit.tenant.id.clone(),
-        reviewer_name(&actor),
+        actor.reviewer_name(),
         visit.state.clock.now(),
     );
     let found = visit

@@ -18,7 +18,7 @@ use crate::sessions;
 use crate::store::sessions::BrowserSession;
 use crate::store::tenants::Tenant;
 use crate::store::users::User;
-use crate::users::{Email, UserStatus};
+use crate::users::Email;
 
 /// A signed-in user and the session that proves it.
 #[derive(Debug, Clone)]
@@ -219,12 +219,8 @@ async fn load(req: &HttpRequest) -> Result<TenantRequest, AppError> {
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| AppError::internal("application state missing"))?;
-    let slug = req
-        .match_info()
-        .get("tenant")
-        .ok_or_else(|| AppError::not_found("There is nothing at this address."))?
-        .to_string();
-    let tenant = state.tenants.find_active(&state.store, &slug).await?;
+    let tenant = tenant_of(req, &state).await?;
+    let slug = tenant.slug.clone();
     let client = client_info(req, &state.settings);
     let browser_secret = req
         .extensions()
@@ -249,31 +245,30 @@ async fn find_signed_in(
     tenant: &Tenant,
     token: String,
 ) -> Result<Option<SignedIn>, AppError> {
-    let now = state.clock.now();
-    let tenant_id = tenant.id.clone();
-    let found = state
-        .store
-        .read(move |conn| {
-            let Some(session) = sessions::find_session(conn, &tenant_id, &token, now)? else {
-                return Ok::<_, crate::store::StoreError>(None);
-            };
-            let user = crate::store::users::find_user(conn, &tenant_id, &session.user_id)?;
-            Ok(user
-                .filter(|u| UserStatus::of(u) == UserStatus::Active)
-                .map(|user| SignedIn { session, user }))
-        })
-        .await?;
-    if let Some(signed_in) = &found
-        && sessions::needs_touch(&signed_in.session, now)
-    {
-        let session = signed_in.session.clone();
-        let settings = state.settings.session.clone();
-        state
-            .store
-            .write(move |conn| sessions::touch_session(conn, &session, &settings, now))
-            .await?;
-    }
-    Ok(found)
+    let found = sessions::resume(
+        &state.store,
+        &state.settings.session,
+        &tenant.id,
+        &token,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(found.map(|(session, user)| SignedIn { session, user }))
+}
+
+/// The tenant's slug, from the `/t/{tenant}` path every tenant route sits under.
+pub fn tenant_slug(req: &HttpRequest) -> Result<&str, AppError> {
+    req.match_info()
+        .get("tenant")
+        .ok_or_else(|| AppError::not_found("There is nothing at this address."))
+}
+
+/// The active tenant the path names (cached briefly, like every tenant lookup).
+pub async fn tenant_of(req: &HttpRequest, state: &AppState) -> Result<Tenant, AppError> {
+    Ok(state
+        .tenants
+        .find_active(&state.store, tenant_slug(req)?)
+        .await?)
 }
 
 /// The client's IP: the peer, or — when the peer is a trusted proxy — the right-most

@@ -15,6 +15,18 @@ use crate::passkeys::Purpose;
 use crate::signin::LoginContext;
 use crate::users::Email;
 
+/// The pages links open, first-run setup, and the registration endpoints.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/enroll", web::get().to(get_enroll))
+        .route("/recover/link", web::get().to(get_recovery_link))
+        .route("/device", web::get().to(get_device))
+        .route("/setup", web::get().to(get_setup))
+        .route("/api/links/start", web::post().to(post_link_start))
+        .route("/api/setup/start", web::post().to(post_setup_start))
+        .route("/api/passkeys/start", web::post().to(post_additional_start))
+        .route("/api/passkeys/finish", web::post().to(post_finish));
+}
+
 #[derive(Debug, Deserialize)]
 pub struct TokenQuery {
     token: Option<String>,

@@ -13,6 +13,16 @@ use crate::signin::{self, LoginClock, LoginContext, SignedIn};
 use crate::store::tenants::Tenant;
 use crate::users::Email;
 
+/// The login page, sign-out, and the JSON endpoints its script calls.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(get_login))
+        .route("/signout", web::post().to(post_signout))
+        .route("/api/login/identify", web::post().to(post_identify))
+        .route("/api/login/discoverable", web::post().to(post_discoverable))
+        .route("/api/login/passkey", web::post().to(post_passkey_finish))
+        .route("/api/login/password", web::post().to(post_password));
+}
+
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
@@ -214,26 +224,16 @@ pub async fn post_signout(
     let Some(signed_in) = visit.signed_in.clone() else {
         return Ok(see_other(&login));
     };
-    let now = visit.state.clock.now();
+    let state = &visit.state;
     let everywhere = form.everywhere.is_some();
-    visit
-        .state
-        .store
-        .write(move |conn| {
-            if everywhere {
-                sessions::end_all_sessions(
-                    conn,
-                    &signed_in.user.tenant_id,
-                    &signed_in.user.id,
-                    now,
-                )?;
-            } else {
-                sessions::end_session(conn, &signed_in.session, now)?;
-            }
-            Ok::<_, crate::store::StoreError>(())
-        })
-        .await
-        .map_err(AppError::from)?;
+    sessions::sign_out(
+        &state.store,
+        signed_in.session,
+        everywhere,
+        state.clock.now(),
+    )
+    .await
+    .map_err(AppError::from)?;
     let mut res = see_other(&login);
     res.add_cookie(&cookies::removed_session_cookie(
         visit.settings(),

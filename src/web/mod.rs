@@ -1,5 +1,7 @@
-//! The web layer: routes, extractors, middleware and page handlers. Handlers parse, authorize,
-//! call one domain function and render.
+//! The web layer: routes, extractors, middleware and page handlers, one module per area
+//! (sign-in, enrollment, recovery, account, admin, OIDC), each with its `configure`.
+//! Handlers parse, authorize, call one domain function and render; the domain's errors
+//! become HTTP in `error/`.
 
 mod account;
 mod admin;
@@ -33,68 +35,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::get_readyz))
         .route("/static/{file}", web::get().to(assets::get_static))
         .configure(oidc::configure)
-        // One scope for everything under a tenant: its pattern is matched once, and the
-        // routes inside it are mostly literal paths, compared as strings.
+        // One scope for everything under a tenant (a second scope with the same prefix would
+        // hide the first's routes), each area adding its own.
         .service(
             web::scope("/t/{tenant}")
                 .configure(oidc::configure_tenant)
-                .route("/login", web::get().to(login::get_login))
-                .route("/signout", web::post().to(login::post_signout))
-                .route("/enroll", web::get().to(enroll::get_enroll))
-                .route("/admin/api/audit", web::get().to(admin::get_audit))
-                .route("/recover", web::get().to(recover::get_recover))
-                .route("/recover/link", web::get().to(enroll::get_recovery_link))
-                .route("/api/recover/code", web::post().to(recover::post_code))
-                .route("/api/recover/email", web::post().to(recover::post_email))
-                .route("/device", web::get().to(enroll::get_device))
-                .route("/setup", web::get().to(enroll::get_setup))
-                .route("/account", web::get().to(account::get_account))
-                .route(
-                    "/account/recovery-code",
-                    web::post().to(account::post_recovery_code),
-                )
-                .route(
-                    "/account/device-link",
-                    web::post().to(account::post_device_link),
-                )
-                .route("/api/login/identify", web::post().to(login::post_identify))
-                .route(
-                    "/api/login/discoverable",
-                    web::post().to(login::post_discoverable),
-                )
-                .route(
-                    "/api/login/passkey",
-                    web::post().to(login::post_passkey_finish),
-                )
-                .route("/api/login/password", web::post().to(login::post_password))
-                .route("/api/links/start", web::post().to(enroll::post_link_start))
-                .route("/api/setup/start", web::post().to(enroll::post_setup_start))
-                .route(
-                    "/api/passkeys/start",
-                    web::post().to(enroll::post_additional_start),
-                )
-                .route("/api/passkeys/finish", web::post().to(enroll::post_finish))
-                // Patterns with a parameter are matched by regex: after the literal paths.
-                .route(
-                    "/admin/api/users/{id}/recovery",
-                    web::post().to(admin::post_user_recovery),
-                )
-                .route(
-                    "/admin/api/audit/{id}/review",
-                    web::post().to(admin::post_review),
-                )
-                .route(
-                    "/account/passkeys/{id}/rename",
-                    web::post().to(account::post_rename),
-                )
-                .route(
-                    "/account/passkeys/{id}/remove",
-                    web::get().to(account::get_remove),
-                )
-                .route(
-                    "/account/passkeys/{id}/remove",
-                    web::post().to(account::post_remove),
-                ),
+                .configure(login::configure)
+                .configure(enroll::configure)
+                .configure(recover::configure)
+                .configure(account::configure)
+                .configure(admin::configure),
         )
         .default_service(web::to(not_found));
 }

@@ -12,6 +12,13 @@ use crate::recovery::codes::{self, CodeCheck, RecoveryCode};
 use crate::recovery::{RecoveryError, links};
 use crate::users::Email;
 
+/// The recovery page and its two endpoints.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/recover", web::get().to(get_recover))
+        .route("/api/recover/code", web::post().to(post_code))
+        .route("/api/recover/email", web::post().to(post_email));
+}
+
 #[derive(Template)]
 #[template(path = "recover.html")]
 struct RecoverPage<'a> {

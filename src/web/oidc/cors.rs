@@ -3,9 +3,6 @@
 //! registered redirect URIs — a confidential client's backend needs no CORS, and nothing else
 //! should read these answers from a browser.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -14,7 +11,9 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
 use crate::app::AppState;
+use crate::oidc::clients::allowed_origins;
 use crate::web::AppError;
+use crate::web::context::tenant_of;
 
 const ALLOWED_METHODS: &str = "GET, POST";
 const ALLOWED_HEADERS: &str = "authorization, content-type";
@@ -36,13 +35,11 @@ pub async fn cors(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| AppError::internal("application state missing"))?;
-    let slug = req
-        .match_info()
-        .get("tenant")
-        .unwrap_or_default()
-        .to_string();
-    let is_allowed = match state.tenants.find_active(&state.store, &slug).await {
-        Ok(tenant) => allowed_origins(&state, &tenant.id).await?.contains(&origin),
+    let is_allowed = match tenant_of(req.request(), &state).await {
+        Ok(tenant) => allowed_origins(&state.store, &state.oidc, &tenant.id)
+            .await
+            .map_err(AppError::from)?
+            .contains(&origin),
         Err(_) => false,
     };
     let is_preflight = req.method() == Method::OPTIONS
@@ -71,28 +68,4 @@ pub async fn cors(
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     }
     Ok(res)
-}
-
-async fn allowed_origins(
-    state: &AppState,
-    tenant_id: &str,
-) -> Result<Arc<HashSet<String>>, AppError> {
-    if let Some(origins) = state.oidc.origins(tenant_id) {
-        return Ok(origins);
-    }
-    let id = tenant_id.to_string();
-    let lists = state
-        .store
-        .read(move |conn| crate::store::clients::find_public_redirect_uris(conn, &id))
-        .await?;
-    let origins: HashSet<String> = lists
-        .iter()
-        .flat_map(|list| serde_json::from_str::<Vec<String>>(list).unwrap_or_default())
-        .filter_map(|uri| url::Url::parse(&uri).ok())
-        .map(|url| url.origin().ascii_serialization())
-        .filter(|origin| origin != "null")
-        .collect();
-    let origins = Arc::new(origins);
-    state.oidc.put_origins(tenant_id, origins.clone());
-    Ok(origins)
 }

@@ -12,7 +12,7 @@ mod userinfo;
 use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 
 use super::AppError;
 use crate::app::AppState;
@@ -72,14 +72,7 @@ pub fn configure_tenant(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The tenant named in the path (cached briefly, like every tenant lookup).
-async fn tenant(req: &HttpRequest, state: &AppState) -> Result<Tenant, AppError> {
-    let slug = req
-        .match_info()
-        .get("tenant")
-        .ok_or_else(|| AppError::not_found("There is nothing at this address."))?;
-    Ok(state.tenants.find_active(&state.store, slug).await?)
-}
+use super::context::tenant_of as tenant;
 
 /// The tenant's keys: from the cache, else loaded (and created on first use).
 pub async fn tenant_keys(state: &AppState, tenant_id: &str) -> Result<Arc<TenantKeys>, AppError> {

@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::{tenant, verify_bearer};
 use crate::app::AppState;
 use crate::oidc::{Error, claims, scopes};
-use crate::users::UserStatus;
 use crate::web::AppError;
 
 pub async fn get_userinfo(
@@ -67,16 +66,8 @@ async fn userinfo(
             Error::InvalidToken("the access token was not issued for userinfo".into()).into(),
         );
     }
-    let (tenant_id, user_id) = (tenant.id.clone(), claims.sub.clone());
-    let user = state
-        .store
-        .read(move |conn| crate::store::users::find_user(conn, &tenant_id, &user_id))
-        .await?
-        .filter(|u| UserStatus::of(u) == UserStatus::Active)
-        .ok_or_else(|| {
-            Error::InvalidToken("the user of this token can no longer sign in".into())
-        })?;
+    let answer = claims::userinfo_for(&state.store, &tenant.id, &claims).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(claims::userinfo(&user, &claims.scopes())))
+        .json(answer))
 }

@@ -13,6 +13,10 @@ use askama::Template;
 use crate::store::StoreError;
 use crate::tenants::TenantError;
 
+mod enrollment;
+mod oidc;
+mod signin;
+
 #[derive(Debug)]
 pub struct AppError {
     status: StatusCode,
@@ -236,98 +240,6 @@ impl From<TenantError> for AppError {
     }
 }
 
-impl From<crate::passkeys::PasskeyError> for AppError {
-    fn from(e: crate::passkeys::PasskeyError) -> Self {
-        use crate::passkeys::PasskeyError as P;
-        match e {
-            P::CeremonyNotFound => AppError::bad_request(
-                "This attempt expired or was already used. Please start again.",
-            )
-            .with_code("ceremony_expired"),
-            P::Verification(detail) => {
-                tracing::info!(%detail, "passkey response refused");
-                AppError::bad_request("Your passkey's response could not be verified. Please try again.")
-                    .with_code("verification_failed")
-            }
-            P::UnknownCredential => AppError::unauthorized(
-                "That passkey is not registered for this account here. Try another passkey or sign in another way.",
-            )
-            .with_code("unknown_credential"),
-            P::AlreadyRegistered => {
-                AppError::conflict("This passkey is already registered.").with_code("already_registered")
-            }
-            P::UserVerificationRequired => AppError::forbidden(
-                "Your organisation requires unlocking your passkey with a PIN or biometric. Set one up on your device or security key and try again.",
-            )
-            .with_code("user_verification_required"),
-            P::PolicyRefused { rule, reason } => {
-                AppError::forbidden(format!("{reason}. (Your organisation's policy \"{rule}\".)"))
-                    .with_code("policy_refused")
-            }
-            P::CounterRegression => AppError::forbidden(
-                "This passkey looks like a copy (its signature counter went backwards), and your organisation's policy refuses it. Use another passkey or contact your administrator.",
-            )
-            .with_code("policy_refused"),
-            P::AccountInactive => AppError::forbidden("This account cannot sign in.").with_code("account_inactive"),
-            P::InvalidLabel => AppError::bad_request(e.to_string()),
-            P::Policy(e) => AppError::internal(e),
-            P::Store(e) => e.into(),
-            P::Internal(e) => AppError::internal(e),
-        }
-    }
-}
-
-impl From<crate::signin::SignInError> for AppError {
-    fn from(e: crate::signin::SignInError) -> Self {
-        use crate::signin::SignInError as S;
-        match e {
-            S::Passkey(e) => e.into(),
-            S::WrongPassword => {
-                AppError::unauthorized("Wrong email or password.").with_code("invalid_credentials")
-            }
-            S::Password(e) => e.into(),
-            S::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<crate::passwords::PasswordError> for AppError {
-    fn from(e: crate::passwords::PasswordError) -> Self {
-        use crate::passwords::PasswordError as P;
-        match e {
-            P::Overloaded => {
-                let mut err = AppError::unavailable(
-                    "Too many sign-ins are being checked right now. Please try again in a moment.",
-                );
-                err.retry_after = Some(1);
-                err
-            }
-            P::TooShort | P::TooLong => AppError::bad_request(e.to_string()),
-            P::Hashing(e) => AppError::internal(e),
-        }
-    }
-}
-
-impl From<crate::enrollment::EnrollmentError> for AppError {
-    fn from(e: crate::enrollment::EnrollmentError) -> Self {
-        use crate::enrollment::EnrollmentError as E;
-        match e {
-            E::LinkInvalid => AppError::not_found(
-                "This link has expired or was already used. Ask for a new one where you got it, or ask your administrator.",
-            )
-            .with_code("link_invalid"),
-            E::AlreadyActive(_) => AppError::conflict(e.to_string()),
-            E::NotYours => AppError::forbidden(e.to_string()),
-            E::EmailRecoveryOff => AppError::forbidden(e.to_string()).with_code("email_recovery_off"),
-            E::Passkey(e) => e.into(),
-            E::User(e) => e.into(),
-            E::Tenant(e) => e.into(),
-            E::Recovery(e) => e.into(),
-            E::Store(e) => e.into(),
-        }
-    }
-}
-
 impl From<crate::users::UserError> for AppError {
     fn from(e: crate::users::UserError) -> Self {
         use crate::users::UserError as U;
@@ -347,56 +259,6 @@ impl From<crate::ratelimit::RateLimitError> for AppError {
                 AppError::too_many_requests(seconds)
             }
             crate::ratelimit::RateLimitError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<crate::oidc::Error> for AppError {
-    /// The OAuth error code is kept as `code`; `invalid_client` and `invalid_token` are 401s
-    /// with their challenges (RFC 6749 §5.2, RFC 6750 §3); server faults stay opaque.
-    fn from(e: crate::oidc::Error) -> Self {
-        use crate::oidc::Error;
-        match &e {
-            Error::Store(_) | Error::Keys(_) => AppError::internal(e),
-            Error::InvalidClient { used_basic, .. } => {
-                let err = AppError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
-                if *used_basic {
-                    err.with_www_authenticate("Basic realm=\"passgate\"")
-                } else {
-                    err
-                }
-            }
-            Error::InvalidToken(message) => {
-                let challenge = format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    message.replace('"', "'")
-                );
-                AppError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
-                    .with_www_authenticate(challenge)
-            }
-            Error::AccessDenied(_) => AppError::new(StatusCode::FORBIDDEN, e.code(), e.to_string()),
-            _ => AppError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()),
-        }
-    }
-}
-
-impl From<crate::recovery::RecoveryError> for AppError {
-    fn from(e: crate::recovery::RecoveryError) -> Self {
-        use crate::recovery::RecoveryError as R;
-        match e {
-            R::WrongCode => AppError::unauthorized(
-                "That email and recovery code don't match, or the code is locked after too many attempts. Check the code, or recover by email or with your administrator.",
-            )
-            .with_code("invalid_recovery_code"),
-            R::EmailRecoveryOff => AppError::forbidden(e.to_string()).with_code("email_recovery_off"),
-            R::UserNotFound => AppError::not_found("No such user in this organisation."),
-            R::Forbidden(why) => AppError::forbidden(format!("Not allowed: {why}.")),
-            R::StepUpRequired => AppError::forbidden(
-                "Your account was recovered recently. For your security, sign in again with a passkey you had before the recovery, then try again.",
-            )
-            .with_code("step_up_required"),
-            R::Passkey(e) => e.into(),
-            R::Store(e) => e.into(),
         }
     }
 }
