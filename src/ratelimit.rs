@@ -177,3 +177,38 @@ impl MemoryLimits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DatabaseUrl;
+
+    /// On SQLite the windows are in memory; they follow the injected clock like the
+    /// database's windows on PostgreSQL, so a fixed clock moved on opens the next window.
+    #[tokio::test]
+    async fn in_memory_limits_follow_the_injected_clock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) =
+            Store::open(&DatabaseUrl::sqlite(dir.path().join("p.db")), 1).expect("store");
+        let clock = Clock::fixed(Clock::System.now());
+        let settings = RateLimitSettings {
+            per_ip: 2,
+            per_identifier: 2,
+            window: Duration::from_secs(60),
+        };
+        let limiter = RateLimiter::new(&settings, Backend::Sqlite, clock.clone());
+        let keys = [Key::Ip("192.0.2.1".into())];
+        for _ in 0..2 {
+            assert!(limiter.check(&store, "login", &keys).await.is_ok());
+        }
+        assert!(matches!(
+            limiter.check(&store, "login", &keys).await,
+            Err(RateLimitError::Limited(_))
+        ));
+        clock.advance(time::Duration::seconds(60));
+        assert!(
+            limiter.check(&store, "login", &keys).await.is_ok(),
+            "the next window"
+        );
+    }
+}

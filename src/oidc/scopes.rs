@@ -90,4 +90,10 @@ mod tests {
         assert!(Scopes::parse("").unwrap().is_empty());
         assert!(Scopes::parse("openid").unwrap().is_subset(&s));
     }
+
+    #[test]
+    fn a_scope_becomes_a_like_pattern_with_its_wildcards_escaped() {
+        assert_eq!(like_pattern(OFFLINE_ACCESS), "% offline\\_access %");
+        assert_eq!(like_pattern("a%b\\c"), "% a\\%b\\\\c %");
+    }
 }

@@ -123,3 +123,30 @@ where
         latest,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    fn names(backend: &str) -> BTreeSet<String> {
+        let dir = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_dir(dir)
+            .expect("migrations folder")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+
+    /// A schema version means the same on both backends: every migration has a folder of the
+    /// same name on each (an empty one where a backend needs nothing).
+    #[test]
+    fn both_backends_have_migrations_of_the_same_names() {
+        assert_eq!(names("sqlite"), names("postgres"));
+        assert!(names("sqlite").len() >= 3);
+    }
+}

@@ -193,6 +193,32 @@ mod tests {
         );
     }
 
+    #[derive(diesel::QueryableByName)]
+    struct Sum {
+        #[diesel(sql_type = BigInt)]
+        total: i64,
+    }
+
+    /// Any number of values: they are walked as a list, not a tuple of bounded size.
+    #[test]
+    fn a_prepared_statement_takes_more_values_than_any_tuple_impl() {
+        let (mut conn, _) = counting_connection();
+        let sum = super::prepared![
+            "SELECT ", " + ", " + ", " + ", " + ", " + ", " + ", " + ", " + ", " + ", " + ",
+            " + ", " + ", " + ", " + ", " + ", " + ", " + ", " + ", " + ", " AS total";
+            bind::<BigInt, _>(1), bind::<BigInt, _>(2), bind::<BigInt, _>(3),
+            bind::<BigInt, _>(4), bind::<BigInt, _>(5), bind::<BigInt, _>(6),
+            bind::<BigInt, _>(7), bind::<BigInt, _>(8), bind::<BigInt, _>(9),
+            bind::<BigInt, _>(10), bind::<BigInt, _>(11), bind::<BigInt, _>(12),
+            bind::<BigInt, _>(13), bind::<BigInt, _>(14), bind::<BigInt, _>(15),
+            bind::<BigInt, _>(16), bind::<BigInt, _>(17), bind::<BigInt, _>(18),
+            bind::<BigInt, _>(19), bind::<BigInt, _>(20)
+        ]
+        .get_result::<Sum>(&mut conn)
+        .expect("sum");
+        assert_eq!(sum.total, 210);
+    }
+
     /// Through the multi-backend connection every query goes through, too.
     #[test]
     fn a_prepared_update_is_prepared_once_through_the_multi_backend_connection() {

@@ -409,6 +409,52 @@ backend_test! {
             last = browser.password_login("acme", "dave@example.com", "whatever pass").await.status().as_u16();
         }
         assert_eq!(last, 429, "the IP is limited");
+
+        // The windows follow the injected clock on both backends: a minute on, room again.
+        app.clock.advance(time::Duration::seconds(61));
+        let later = browser.password_login("acme", "bob@example.com", "correct horse battery").await;
+        assert_eq!(later.status(), 200, "the next window");
+    }
+}
+
+backend_test! {
+    /// A registration ceremony whose stored purpose this version does not know is refused —
+    /// never taken for another purpose (it once fell through to admin recovery, which
+    /// activates the account) — and changes nothing.
+    async fn a_ceremony_of_an_unknown_purpose_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tenant = app.create_tenant("acme").await;
+        let token = app.invite(&tenant, "alice@example.com", Role::Member).await;
+        let browser = Browser::new(&app);
+        let csrf = browser.csrf(&format!("/t/acme/enroll?token={token}")).await;
+        let start: Value = browser
+            .post_json("/t/acme/api/links/start", &csrf, &json!({ "token": token, "kind": "invite" }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let ceremony_id = start["ceremony_id"].as_str().unwrap().to_string();
+        app.db(move |conn| {
+            use diesel::prelude::*;
+            use passgate::store::schema::webauthn_ceremonies;
+            diesel::update(webauthn_ceremonies::table.filter(webauthn_ceremonies::id.eq(&ceremony_id)))
+                .set(webauthn_ceremonies::purpose.eq("promote_to_owner"))
+                .execute(conn)?;
+            Ok(())
+        });
+        let mut key = Crafted::new(&app.address);
+        let credential = crate::browser::Authenticator::register(&mut key, &start["publicKey"]);
+        let before = app.state_snapshot();
+        let (status, body) = error_of(
+            browser
+                .post_json("/t/acme/api/passkeys/finish", &csrf, &json!({ "ceremony_id": start["ceremony_id"], "credential": credential, "label": null }))
+                .await,
+        )
+        .await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("ceremony_expired")), "{body}");
+        assert_eq!(app.state_snapshot(), before, "nothing changed");
+        let alice = app.db(move |conn| passgate::store::users::find_user_by_email(conn, &tenant.id, "alice@example.com"));
+        assert_eq!(alice.unwrap().status, "invited");
     }
 }
 

@@ -59,6 +59,15 @@ backend_test! {
         });
         let (_, hash) = has_password.expect("alice's account");
         assert!(hash.is_none(), "C7: no recovery path sets a password");
+
+        // X1, X2: every way in is an auth event — the invitation's enrollment, the recovery,
+        // the passkey login after it.
+        let tenant_id = tenant.id.clone();
+        let events = app.db(move |conn| passgate::store::auth_events::list_auth_events(conn, &tenant_id));
+        let mut methods: Vec<_> = events.iter().filter(|e| e.outcome == "success").map(|e| e.method.as_str()).collect();
+        methods.sort();
+        assert_eq!(methods, ["enrollment", "passkey", "recovery_code"], "{events:?}");
+        assert!(events.iter().all(|e| e.user_id.as_deref() == Some(alice.user.id.as_str())));
     }
 }
 
