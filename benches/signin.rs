@@ -156,6 +156,38 @@ async fn password_login(c: &Client, base: &str) -> Result<bool, ()> {
     }
 }
 
+/// P3: the email step and a refused password take as long for an account as for an email
+/// nobody has. Measured here, in interleaved pairs (the tests assert the same work instead).
+async fn print_enumeration_timing(
+    c: &Client,
+    base: &str,
+    path: &str,
+    (known, unknown): (Value, Value),
+    rounds: usize,
+    what: &str,
+) {
+    async fn timed(c: &Client, base: &str, path: &str, body: &Value) -> Duration {
+        let began = Instant::now();
+        post(c, base, path, body).await;
+        began.elapsed()
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e6
+    };
+    let (mut for_known, mut for_unknown) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for_known.push(timed(c, base, path, &known).await);
+        for_unknown.push(timed(c, base, path, &unknown).await);
+    }
+    println!(
+        "
+{what}: median {:.0} µs for an account, {:.0} µs for nobody ({rounds} interleaved pairs)",
+        median(for_known),
+        median(for_unknown)
+    );
+}
+
 /// What a run's logins came to: accepted ones' latencies, failures, refusals (429/503).
 #[derive(Default)]
 struct Outcomes(Mutex<(Vec<u64>, usize, usize)>);
@@ -363,6 +395,18 @@ async fn bench_backend(label: &str, database: Database<'_>, seconds: u64) {
             notes.extend(database.notes(&run_label, &stats, began));
         }
         print_notes(&notes);
+        let known = json!({ "email": clients[0].email });
+        let unknown = json!({ "email": "nobody@bench.example" });
+        let path = "/api/login/identify";
+        print_enumeration_timing(
+            &clients[0],
+            &server.base,
+            path,
+            (known, unknown),
+            200,
+            "email step",
+        )
+        .await;
     }
     if !wanted("password", KINDS) {
         return;
@@ -411,6 +455,21 @@ async fn bench_backend(label: &str, database: Database<'_>, seconds: u64) {
     println!("{} {refused} |", stats.row(&run_label));
     notes.extend(database.notes(&run_label, &stats, began));
     print_notes(&notes);
+    let wrong = |email: &str| json!({ "email": email, "password": "not the password" });
+    let pair = (
+        wrong(&password_clients[0].email),
+        wrong("nobody@bench.example"),
+    );
+    let path = "/api/login/password";
+    print_enumeration_timing(
+        &password_clients[0],
+        &server.base,
+        path,
+        pair,
+        20,
+        "refused password",
+    )
+    .await;
     println!(
         "\nserver RSS after the runs: {} MiB",
         rss_kib(server.pid()) / 1024

@@ -149,9 +149,9 @@ pub struct PasswordSettings {
     /// argon2id hashes computed at once; more wait briefly, then get 503. Default: one per
     /// core, so an overload answers quickly instead of exhausting memory (19 MiB each).
     pub max_concurrent_hashes: Option<usize>,
-    /// How long a password attempt may wait for a hashing slot before 503. 100 ms keeps the
-    /// P99 of accepted logins under 250 ms at twice the sustainable rate (a hash takes
-    /// 20-45 ms on two vCPUs); at 200 ms it was 258-281 ms.
+    /// How long a password attempt may wait for a hashing slot before 503: short enough that
+    /// an accepted login waits at most this plus one hash under overload (docs/performance.md
+    /// has how it was chosen).
     #[serde(with = "humantime_serde")]
     pub queue_timeout: Duration,
 }

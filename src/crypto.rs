@@ -32,7 +32,7 @@ pub fn sha256_hex(input: &str) -> String {
 }
 
 /// Lower-case hex, by table: token and secret digests are hashed to hex on every token
-/// request and signed-in page, and formatting each byte with `write!` cost ~250 instructions.
+/// request and signed-in page, and `write!` per byte costs far more than a table lookup.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);

@@ -1,7 +1,9 @@
 //! passgate: a passkey-first OpenID Connect identity provider for B2B SaaS.
 //!
-//! Three layers, arrows down only: `web` (handlers, templates) → domain modules (`tenants`,
-//! and the later `oidc`, `passkeys`, `recovery`, …) → `store` (diesel, both backends).
+//! Three layers, arrows down only: `web` (handlers, templates) → the domain (`signin`,
+//! `oidc`, `passkeys`, `enrollment`, `recovery`, `admin`, `audit`, `auth_events`, …) →
+//! `store` (diesel, both backends). `app` is what the application holds and `startup` the
+//! server and its scheduled jobs; only `main`, the CLI, the web layer and the tests use them.
 
 pub mod account;
 pub mod admin;

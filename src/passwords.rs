@@ -45,7 +45,7 @@ pub fn validate(password: &str) -> Result<(), PasswordError> {
     }
 }
 
-/// Hashes a new password into a PHC string. Blocking (~20 ms).
+/// Hashes a new password into a PHC string. Blocking, and slow by design (argon2id).
 pub fn hash_password_blocking(password: &str) -> Result<String, PasswordError> {
     validate(password)?;
     let salt = SaltString::generate(&mut OsRng);

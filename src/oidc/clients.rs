@@ -1,6 +1,7 @@
 //! Clients (O6): registration with strict redirect-URI rules, secrets shown once and stored
 //! as SHA-256 digests (a 256-bit random secret gains nothing from a slow hash, which would
-//! cost ~20 ms per token request), and client authentication at the token endpoint.
+//! cost a password hash's time per token request), and client authentication at the token
+//! endpoint.
 
 use url::Url;
 

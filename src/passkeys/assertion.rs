@@ -1,14 +1,16 @@
-//! Verifying an assertion (WebAuthn L3 §7.2, steps 11–21) against its login ceremony and
+//! Verifying an assertion (WebAuthn L3 §7.2, steps 11–23) against its login ceremony and
 //! the stored passkey.
 //!
 //! webauthn-rs parses the structures (client data, authenticator data, the stored
-//! credential's COSE key) and runs registration; the checks and the signature are here so
-//! the signature is verified with OpenSSL: 65 µs for a P-256 verification on this machine
-//! type against about 200 µs for RustCrypto's `p256` inside webauthn-rs-core 0.6, the
-//! largest cost of a sign-in. The checks are webauthn-rs's own, in its order, except that
-//! an assertion made in a cross-origin frame is refused, and "backed up" needs "backup
-//! eligible" in the flags presented (webauthn-rs compared with the stored flag, refusing the
-//! eligibility upgrade it otherwise allows). The negative tests of
+//! credential's COSE key) and runs registration; the checks of §7.2 and the signature are
+//! here, so the signature is verified with OpenSSL (the signature is the largest cost of a
+//! sign-in; docs/performance.md has the measurements). The checks follow §7.2's steps in
+//! order: the client data's type, challenge and origin (steps 11–14; an assertion made in a
+//! cross-origin frame is refused, since passgate's pages are never framed), the RP ID hash
+//! (15), user presence and verification (16–17), the backup flags (18–19: "backed up" needs
+//! "backup eligible" in the flags presented; no extensions are requested, step 20), the
+//! signature over authenticatorData ‖ hash(clientDataJSON) (21–22), and the signature
+//! counter (23). The negative tests of
 //! `tests/it/passkey_refusals.rs` and the unit tests below hold them.
 
 use std::sync::LazyLock;
@@ -54,7 +56,7 @@ pub struct Asserted {
     pub user_verified: bool,
     pub backup_eligible: bool,
     pub backup_state: bool,
-    /// The counter is in use and did not increase (§7.2 step 21): a possible clone, for
+    /// The counter is in use and did not increase (§7.2 step 23): a possible clone, for
     /// the tenant's policy to decide.
     pub counter_regressed: bool,
 }
@@ -87,7 +89,7 @@ pub enum AssertionRefused {
     BadSignature,
 }
 
-/// §7.2 steps 11–21 for `response` to the ceremony `challenge`, by the stored `credential`.
+/// §7.2 steps 11–23 for `response` to the ceremony `challenge`, by the stored `credential`.
 /// A backup-eligible flag may appear on a passkey registered without it (an authenticator
 /// that started syncing), never disappear.
 pub fn verify_assertion(
@@ -157,7 +159,7 @@ pub fn verify_assertion(
     })
 }
 
-/// The curves' groups, made once (9 µs each time otherwise).
+/// The curves' groups, made once rather than at every verification.
 fn curve_group(curve: Nid) -> Option<&'static EcGroup> {
     static P256: LazyLock<Option<EcGroup>> =
         LazyLock::new(|| EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).ok());
@@ -187,8 +189,8 @@ fn signature_verifies(
             let invalid = |_| AssertionRefused::UnsupportedKey("invalid EC point");
             let group = curve_group(curve).ok_or(AssertionRefused::UnsupportedKey("curve"))?;
             // SEC1 uncompressed; decoding checks the point is on the curve, which for these
-            // prime-order curves is the whole check (`from_public_key_affine_coordinates`
-            // also multiplies the point by the order: 56 µs, most of a verification).
+            // prime-order curves (cofactor 1, SEC 1 §3.2.2.1) is the whole check, without
+            // `from_public_key_affine_coordinates`'s multiplication by the order.
             let sec1 = [&[0x04][..], &ec.x, &ec.y].concat();
             let mut ctx = BigNumContext::new().map_err(invalid)?;
             let point = EcPoint::from_bytes(group, &sec1, &mut ctx).map_err(invalid)?;

@@ -298,7 +298,7 @@ pub async fn verify_login(
             AssertionRefused::UserNotVerified => PasskeyError::UserVerificationRequired,
             other => PasskeyError::Verification(other.to_string()),
         })?;
-    // Only once the signature verified (§7.2 step 21): the assertion is genuine but the
+    // Only once the signature verified (§7.2 steps 22–23): the assertion is genuine but the
     // counter did not increase.
     let counter_flagged = asserted.counter_regressed;
     if counter_flagged && policy.counter_regression == CounterRegression::Refuse {

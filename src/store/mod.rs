@@ -326,7 +326,7 @@ where
 /// `RETURNING`, `ON CONFLICT`) that diesel only offers per backend, and for the statements
 /// on hot paths (sign-in, token issue): the multi-backend connection renders a statement's
 /// SQL text and boxes its binds at every execution, even when the prepared statement is
-/// cached — about a fifth of the server's CPU on those paths — while the concrete
+/// cached, while the concrete
 /// connection finds a cached statement by its type and binds in place.
 macro_rules! per_backend {
     ($conn:expr, |$c:ident| $body:expr) => {

@@ -167,8 +167,8 @@ fn first_line(s: &str) -> String {
 }
 
 /// A connection that did its last work without an error this recently is handed out without
-/// a `SELECT 1` first (HikariCP's "alive bypass" window): pinged at every checkout, it was
-/// a round trip before every query, five per passkey sign-in on PostgreSQL.
+/// a `SELECT 1` first (HikariCP's "alive bypass" window): pinged at every checkout, it would
+/// be a round trip before every query.
 const ALIVE_BYPASS: Duration = Duration::from_millis(500);
 
 /// A pooled connection, with when it last finished its work without an error. After an

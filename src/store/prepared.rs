@@ -2,8 +2,8 @@
 //!
 //! diesel prepares its own UPDATE statements afresh at every call (a changeset may skip
 //! `None` fields, so it never trusts the SQL to repeat) and refuses to cache them even when
-//! asked. On SQLite that parse and plan was a fifth of a code exchange's CPU, and a few
-//! percent of a passkey sign-in. A [`Prepared`] statement has one SQL text, fixed by its
+//! asked, so a hot path would parse and plan the same statement at every request. A
+//! [`Prepared`] statement has one SQL text, fixed by its
 //! type, so each connection prepares it once and reuses it; the values are still bound
 //! parameters, never spliced into the text.
 //!

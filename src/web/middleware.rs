@@ -45,7 +45,7 @@ pub async fn request_id_header(
 /// The span each request runs in. With INFO enabled it is tracing-actix-web's full span
 /// (route, client IP, user agent, status…); otherwise only the request id, which warnings
 /// and errors still carry — the full span's fields cost a route lookup and several header
-/// parses per request, about 2% of a sign-in, for a span nothing would record.
+/// parses per request, for a span nothing would record.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
