@@ -68,29 +68,9 @@ impl AdminActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
 
     fn user(role: Role) -> User {
-        let now = Clock::default().now();
-        User {
-            id: format!("{}-id", role.as_str()),
-            tenant_id: "t".into(),
-            email: format!("{}@example.com", role.as_str()),
-            email_verified: false,
-            display_name: None,
-            role: role.as_str().into(),
-            status: "active".into(),
-            is_password_disabled: false,
-            enrollment_dismissals: 0,
-            enrollment_opt_out_reason: None,
-            enrollment_opt_out_at: None,
-            restricted_since: None,
-            restricted_until: None,
-            deadline_notice_sent_at: None,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-        }
+        crate::users::sample_user(role.as_str(), role)
     }
 
     #[test]

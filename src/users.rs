@@ -190,6 +190,31 @@ pub fn create_user(
     Ok(user)
 }
 
+/// An active account made in memory, for the unit tests of rules about users.
+#[cfg(test)]
+pub(crate) fn sample_user(id: &str, role: Role) -> User {
+    let now = crate::clock::Clock::default().now();
+    User {
+        id: id.to_string(),
+        tenant_id: "t1".into(),
+        email: format!("{id}@example.com"),
+        email_verified: false,
+        display_name: None,
+        role: role.as_str().into(),
+        status: UserStatus::Active.as_str().into(),
+        is_password_disabled: false,
+        enrollment_dismissals: 0,
+        enrollment_opt_out_reason: None,
+        enrollment_opt_out_at: None,
+        restricted_since: None,
+        restricted_until: None,
+        deadline_notice_sent_at: None,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    }
+}
+
 /// The name to greet a user by.
 pub fn display_name(user: &User) -> &str {
     user.display_name.as_deref().unwrap_or(&user.email)

@@ -90,26 +90,7 @@ mod tests {
     use crate::clock::Clock;
 
     fn user() -> User {
-        let now = Clock::default().now();
-        User {
-            id: "u1".into(),
-            tenant_id: "t1".into(),
-            email: "a@example.com".into(),
-            email_verified: false,
-            display_name: None,
-            role: "member".into(),
-            status: "active".into(),
-            is_password_disabled: false,
-            enrollment_dismissals: 0,
-            enrollment_opt_out_reason: None,
-            enrollment_opt_out_at: None,
-            restricted_since: None,
-            restricted_until: None,
-            deadline_notice_sent_at: None,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-        }
+        crate::users::sample_user("u1", crate::users::Role::Member)
     }
 
     #[test]
