@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::OptionalJson;
 use super::{AppError, Visit};
 use crate::admin::AdminActor;
 use crate::audit::{self, Filter};
@@ -94,6 +95,7 @@ async fn authorize(req: &HttpRequest, visit: &Visit) -> Result<AdminActor, AppEr
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecoveryBody {
     #[serde(default)]
     revoke_passkeys: bool,
@@ -103,11 +105,11 @@ pub struct RecoveryBody {
 pub async fn post_user_recovery(
     caller: AdminCaller,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<RecoveryBody>>,
+    OptionalJson(body): OptionalJson<RecoveryBody>,
 ) -> Result<HttpResponse, AppError> {
     let AdminCaller { visit, actor } = caller;
     let (_, user_id) = path.into_inner();
-    let revoke = body.map(|b| b.revoke_passkeys).unwrap_or_default();
+    let revoke = body.revoke_passkeys;
     let (tenant, settings, now) = (
         visit.tenant.clone(),
         visit.state.settings.clone(),
@@ -168,6 +170,7 @@ pub async fn get_audit(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewBody {
     note: Option<String>,
 }
@@ -176,13 +179,16 @@ pub struct ReviewBody {
 pub async fn post_review(
     caller: AdminCaller,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<ReviewBody>>,
+    OptionalJson(body): OptionalJson<ReviewBody>,
 ) -> Result<HttpResponse, AppError> {
     let AdminCaller { visit, actor } = caller;
     let (_, event_id) = path.into_inner();
-    let note = body
-        .and_then(|b| b.into_inner().note)
-        .filter(|n| n.chars().count() <= 2000);
+    let note = body.note;
+    if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return Err(AppError::bad_request(
+            "The note is longer than 2,000 characters.",
+        ));
+    }
     let (tenant_id, reviewer, now) = (
         visit.tenant.id.clone(),
         actor.reviewer_name(),

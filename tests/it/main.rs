@@ -3,6 +3,7 @@
 
 mod account;
 mod authenticator;
+mod bad_input;
 mod browser;
 mod harness;
 mod pg;

@@ -277,3 +277,54 @@ backend_test! {
         assert_eq!(audit_events(&app, &tenant, "keys.rotated").len(), 1);
     }
 }
+
+backend_test! {
+    /// Issue 20 #5, #6: a body the admin API cannot parse is refused — 400, or 413 when too
+    /// large — in words a client developer understands, and changes nothing: no link, no
+    /// mail, nothing revoked (it used to be read as no body and start a recovery).
+    async fn the_admin_api_refuses_bodies_it_cannot_parse(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tenant = app.create_tenant("acme").await;
+        enroll(&app, &tenant, "owner@example.com", Role::Owner).await;
+        let alice = enroll(&app, &tenant, "alice@example.com", Role::Member).await;
+        let token = service_token(&app, &tenant, true).await;
+        let api = app.new_browser();
+        let recovery_url = app.url(&format!("/t/acme/admin/api/users/{}/recovery", alice.user.id));
+        let big = format!("{{\"revoke_passkeys\":true,\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
+        let before = app.state_snapshot();
+        for (content_type, body, status) in [
+            ("application/json", r#"{"revoke_passkeys":true"#.to_string(), 400),
+            ("application/json", r#"{"revoke_passkeys":"true"}"#.to_string(), 400),
+            ("application/json", r#"{"revoke_passkey":true}"#.to_string(), 400),
+            ("application/json", "[]".to_string(), 400),
+            ("application/x-www-form-urlencoded", "revoke_passkeys=true".to_string(), 400),
+            ("application/json", big, 413),
+        ] {
+            let res = api.post(&recovery_url).bearer_auth(&token).header("content-type", content_type).body(body.clone()).send().await.unwrap();
+            assert_eq!(res.status(), status, "{}", &body[..body.len().min(40)]);
+            let error: Value = res.json().await.unwrap();
+            let said = error["error_description"].as_str().unwrap();
+            assert!(!said.contains("RecoveryBody") && !said.contains("struct"), "{said}");
+        }
+        let events = audit_events(&app, &tenant, "recovery.admin_started");
+        let event_id = audit_events(&app, &tenant, "passkey.registered")[0]["id"].as_str().unwrap().to_string();
+        assert!(events.is_empty(), "no recovery started");
+        assert_eq!(app.state_snapshot(), before, "nothing changed");
+
+        let review_url = app.url(&format!("/t/acme/admin/api/audit/{event_id}/review"));
+        for body in [r#"{"note": "truncated"#, r#"{"note": 42}"#, &format!(r#"{{"note": "{}"}}"#, "n".repeat(2001))] {
+            let res = api.post(&review_url).bearer_auth(&token).header("content-type", "application/json").body(body.to_string()).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{}", &body[..body.len().min(40)]);
+        }
+        let listed = audit_events(&app, &tenant, "passkey.registered");
+        assert!(listed.iter().all(|e| e["reviewed_by"].is_null()), "no review recorded");
+        let res = api.post(&review_url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "no body at all is a review without a note");
+
+        let res = api.get(app.url("/t/acme/admin/api/audit?limit=99999999999999999999999")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        let said = res.json::<Value>().await.unwrap()["error_description"].as_str().unwrap().to_string();
+        assert!(said.contains("number"), "{said}");
+        assert!(!said.contains("Query deserialize error"), "{said}");
+    }
+}

@@ -17,11 +17,23 @@ pub async fn get_userinfo(
     userinfo(&req, &state, &[]).await
 }
 
+/// The body is only looked at for a token that should not be there; it is small.
+const BODY_LIMIT: usize = 16 * 1024;
+
 pub async fn post_userinfo(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, AppError> {
+    let body = match body.to_bytes_limited(BODY_LIMIT).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return Err(AppError::bad_request("The request body could not be read.")),
+        Err(_) => {
+            return Err(AppError::payload_too_large(format!(
+                "The request body is larger than {BODY_LIMIT} bytes."
+            )));
+        }
+    };
     userinfo(&req, &state, &body).await
 }
 
