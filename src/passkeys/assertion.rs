@@ -90,8 +90,9 @@ pub enum AssertionRefused {
 }
 
 /// §7.2 steps 11–23 for `response` to the ceremony `challenge`, by the stored `credential`.
-/// A backup-eligible flag may appear on a passkey registered without it (an authenticator
-/// that started syncing), never disappear.
+/// Backup eligibility must equal the stored value in both directions (§7.2 step 19, since
+/// passgate's logic reads it: synced vs device-bound): a change means another authenticator
+/// or tampering.
 pub fn verify_assertion(
     rp: &RelyingParty,
     challenge: &LoginChallenge,
@@ -99,6 +100,11 @@ pub fn verify_assertion(
     response: &PublicKeyCredential,
 ) -> Result<Asserted, AssertionRefused> {
     let raw = &response.response;
+    if !super::shape::is_exact_authenticator_data(&raw.authenticator_data) {
+        return Err(AssertionRefused::Malformed(
+            "the authenticator data has bytes its flags do not declare".into(),
+        ));
+    }
     let client_data: CollectedClientData = serde_json::from_slice(&raw.client_data_json)
         .map_err(|e| AssertionRefused::Malformed(e.to_string()))?;
     let data = AuthenticatorData::<Authentication>::try_from(raw.authenticator_data.as_slice())
@@ -136,7 +142,7 @@ pub fn verify_assertion(
     if verification_needed && !data.user_verified {
         return Err(AssertionRefused::UserNotVerified);
     }
-    if credential.backup_eligible && !data.backup_eligible {
+    if credential.backup_eligible != data.backup_eligible {
         return Err(AssertionRefused::BackupEligibilityChanged);
     }
     if data.backup_state && !data.backup_eligible {

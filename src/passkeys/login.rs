@@ -256,6 +256,9 @@ pub async fn verify_login(
     response: PublicKeyCredential,
     now: UtcTime,
 ) -> Result<VerifiedLogin, PasskeyError> {
+    if !super::shape::names_one_credential(&response.id, &response.raw_id, &response.type_) {
+        return Err(PasskeyError::AmbiguousCredential);
+    }
     let credential_id = URL_SAFE_NO_PAD.encode(&response.raw_id);
     let found = find_ceremony_to_finish(
         store,

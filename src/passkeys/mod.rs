@@ -8,6 +8,7 @@ pub mod aaguid;
 mod assertion;
 mod login;
 mod registration;
+mod shape;
 
 use std::time::Duration;
 
@@ -91,11 +92,15 @@ pub struct Passkeys {
 impl Passkeys {
     pub fn new(settings: &Settings) -> Result<Passkeys, url::ParseError> {
         let origin = url::Url::parse(&settings.public_origin())?;
+        let lifetime = settings.webauthn.ceremony_timeout;
+        // The browser is told a little less than the ceremony lives, so a response sent at
+        // the browser's last moment still arrives in time.
+        let round_trip = (lifetime / 10).min(Duration::from_secs(5));
         let core = WebauthnCore::new_unsafe_experts_only(
             &settings.webauthn.rp_name,
             settings.rp_id(),
             vec![origin.clone()],
-            settings.webauthn.ceremony_timeout,
+            lifetime - round_trip,
             Some(false),
             Some(false),
         );
@@ -110,10 +115,9 @@ impl Passkeys {
         })
     }
 
+    /// A ceremony lives exactly `webauthn.ceremony_timeout`; at that instant it has expired.
     fn ceremony_expiry(&self, now: crate::clock::UtcTime) -> crate::clock::UtcTime {
-        // A little grace past the browser's own timeout, for the round trip.
-        now + time::Duration::try_from(self.ceremony_timeout + Duration::from_secs(30))
-            .unwrap_or(time::Duration::minutes(5))
+        now + time::Duration::try_from(self.ceremony_timeout).unwrap_or(time::Duration::minutes(5))
     }
 }
 
@@ -123,6 +127,10 @@ pub enum PasskeyError {
     CeremonyNotFound,
     #[error("the passkey response could not be verified: {0}")]
     Verification(String),
+    #[error(
+        "the response does not name one credential: its id and rawId differ, or its type is not public-key"
+    )]
+    AmbiguousCredential,
     #[error("this passkey is not registered here")]
     UnknownCredential,
     #[error("this passkey is already registered")]

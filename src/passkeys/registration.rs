@@ -144,6 +144,9 @@ pub async fn verify_registration(
     label: Option<String>,
     now: UtcTime,
 ) -> Result<VerifiedRegistration, PasskeyError> {
+    if !super::shape::names_one_credential(&response.id, &response.raw_id, &response.type_) {
+        return Err(PasskeyError::AmbiguousCredential);
+    }
     let label = label
         .filter(|l| !l.trim().is_empty())
         .map(|l| clean_label(&l))
@@ -303,6 +306,16 @@ fn registered_aaguid(response: &RegisterPublicKeyCredential) -> Result<String, P
                 .and_then(|(_, v)| v.as_bytes())
         })
         .ok_or_else(|| PasskeyError::Verification("attestation object has no authData".into()))?;
+    // WebAuthn L3 §6.1: nothing beyond what the flags declare; and the credential the
+    // request names (rawId) is the one the authenticator attested.
+    if !super::shape::is_exact_authenticator_data(auth_data) {
+        return Err(PasskeyError::Verification(
+            "the authenticator data has bytes its flags do not declare".into(),
+        ));
+    }
+    if super::shape::attested_credential_id(auth_data) != Some(response.raw_id.as_slice()) {
+        return Err(PasskeyError::AmbiguousCredential);
+    }
     let data = AuthenticatorData::<Registration>::try_from(auth_data.as_slice())
         .map_err(|e| PasskeyError::Verification(e.to_string()))?;
     Ok(data

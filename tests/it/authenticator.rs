@@ -78,6 +78,8 @@ pub struct Crafted {
     pub transports: Vec<String>,
     /// Packed attestation with this certificate (DER) and its key; `none` without.
     pub attestation: Option<(Vec<u8>, openssl::pkey::PKey<Private>)>,
+    /// Bytes appended to the authenticator data, signed with it, that no flag declares.
+    pub trailing: Vec<u8>,
 }
 
 impl Crafted {
@@ -100,6 +102,7 @@ impl Crafted {
             aaguid: [0; 16],
             transports: vec!["usb".into()],
             attestation: None,
+            trailing: Vec::new(),
         }
     }
 
@@ -121,6 +124,7 @@ impl Crafted {
             aaguid: self.aaguid,
             transports: self.transports.clone(),
             attestation: None,
+            trailing: Vec::new(),
         }
     }
 
@@ -191,6 +195,7 @@ impl Crafted {
         auth_data.extend_from_slice(&(self.credential_id.len() as u16).to_be_bytes());
         auth_data.extend_from_slice(&self.credential_id);
         auth_data.extend_from_slice(&self.cose_key());
+        auth_data.extend_from_slice(&self.trailing);
         let client_data = self.client_data("webauthn.create", challenge);
         let (fmt, statement) = match &self.attestation {
             None => ("none", ciborium::Value::Map(vec![])),
@@ -245,6 +250,7 @@ impl Crafted {
         let mut auth_data = sha256(self.rp_id.as_bytes()).to_vec();
         auth_data.push(self.flags(false));
         auth_data.extend_from_slice(&self.counter.to_be_bytes());
+        auth_data.extend_from_slice(&self.trailing);
         let client_data = self.client_data("webauthn.get", challenge);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&sha256(&client_data));

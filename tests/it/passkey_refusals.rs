@@ -425,14 +425,7 @@ backend_test! {
         let app = TestApp::spawn(backend).await;
         let tenant = app.create_tenant("acme").await;
         let token = app.invite(&tenant, "alice@example.com", Role::Member).await;
-        let browser = Browser::new(&app);
-        let csrf = browser.csrf(&format!("/t/acme/enroll?token={token}")).await;
-        let start: Value = browser
-            .post_json("/t/acme/api/links/start", &csrf, &json!({ "token": token, "kind": "invite" }))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let (browser, csrf, start) = start_invitation(&app, &token).await;
         let ceremony_id = start["ceremony_id"].as_str().unwrap().to_string();
         app.db(move |conn| {
             use diesel::prelude::*;
@@ -445,12 +438,7 @@ backend_test! {
         let mut key = Crafted::new(&app.address);
         let credential = crate::browser::Authenticator::register(&mut key, &start["publicKey"]);
         let before = app.state_snapshot();
-        let (status, body) = error_of(
-            browser
-                .post_json("/t/acme/api/passkeys/finish", &csrf, &json!({ "ceremony_id": start["ceremony_id"], "credential": credential, "label": null }))
-                .await,
-        )
-        .await;
+        let (status, body) = error_of(finish_registration(&browser, &csrf, &start, credential).await).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("ceremony_expired")), "{body}");
         assert_eq!(app.state_snapshot(), before, "nothing changed");
         let alice = app.db(move |conn| passgate::store::users::find_user_by_email(conn, &tenant.id, "alice@example.com"));
@@ -459,20 +447,136 @@ backend_test! {
 }
 
 backend_test! {
-    /// A device-bound passkey whose authenticator starts syncing it (backup eligible and
-    /// backed up from now on) still signs in, and the passkey is recorded as synced.
-    async fn a_passkey_that_becomes_backup_eligible_signs_in_and_is_recorded_as_synced(backend) {
+    /// Issue 20 #13, WebAuthn L3 §7.2 step 19: backup eligibility is fixed at registration;
+    /// a device-bound passkey that presents itself as backup eligible is another
+    /// authenticator or tampering, and is refused (it changes nothing).
+    async fn a_device_bound_passkey_that_turns_backup_eligible_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut key = Crafted::new(&app.address);
+        alice_with(&app, &mut key).await;
+        key.backup_eligible = true;
+        let (status, body) = refused_sign_in(&app, &mut key).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "verification_failed");
+    }
+}
+
+backend_test! {
+    /// Issue 20 #12, WebAuthn L3 §6.1: authenticator data with bytes beyond what its flags
+    /// declare is malformed, though the signature covers them — at sign-in and registration.
+    async fn authenticator_data_with_undeclared_bytes_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
         let mut key = Crafted::new(&app.address);
         let tenant = alice_with(&app, &mut key).await;
-        key.backup_eligible = true;
-        let res = Browser::new(&app).passkey_login("acme", "alice@example.com", &mut key).await;
-        assert_eq!(res.status(), 200, "{:?}", res.text().await);
-        let passkey = app.db(|conn| {
-            let user = passgate::store::users::find_user_by_email(conn, &tenant.id, "alice@example.com")?.unwrap();
-            Ok(passgate::store::passkeys::list_user_passkeys(conn, &tenant.id, &user.id)?.remove(0))
-        });
-        assert!(passkey.backup_eligible && passkey.backup_state);
+        key.trailing = vec![0; 8];
+        let (status, body) = refused_sign_in(&app, &mut key).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("verification_failed")), "{body}");
+
+        let token = app.invite(&tenant, "bob@example.com", Role::Member).await;
+        let (browser, csrf, start) = start_invitation(&app, &token).await;
+        let mut bobs = Crafted::new(&app.address);
+        bobs.trailing = vec![0; 8];
+        let credential = crate::browser::Authenticator::register(&mut bobs, &start["publicKey"]);
+        let before = app.state_snapshot();
+        let res = finish_registration(&browser, &csrf, &start, credential).await;
+        assert_eq!(res.status(), 400);
+        assert_eq!(app.state_snapshot(), before, "nothing registered");
+    }
+}
+
+/// An invitation's registration ceremony, started: the browser, its CSRF token, the options.
+async fn start_invitation(app: &TestApp, token: &str) -> (Browser, String, Value) {
+    let browser = Browser::new(app);
+    let csrf = browser.csrf(&format!("/t/acme/enroll?token={token}")).await;
+    let start: Value = browser
+        .post_json(
+            "/t/acme/api/links/start",
+            &csrf,
+            &json!({ "token": token, "kind": "invite" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    (browser, csrf, start)
+}
+
+async fn finish_registration(
+    browser: &Browser,
+    csrf: &str,
+    start: &Value,
+    credential: Value,
+) -> reqwest::Response {
+    browser
+        .post_json("/t/acme/api/passkeys/finish", csrf, &json!({ "ceremony_id": start["ceremony_id"], "credential": credential, "label": null }))
+        .await
+}
+
+/// `key`'s response with one of its names changed.
+fn renamed(mut credential: Value, field: &str, value: &str) -> Value {
+    credential[field] = json!(value);
+    credential
+}
+
+backend_test! {
+    /// Issue 20 #14, WebAuthn L3 §5.1: a response whose `id` is not its `rawId`, or whose
+    /// `type` is not `public-key`, names no one credential: refused at sign-in and at
+    /// registration, nothing changed.
+    async fn a_credential_whose_id_and_raw_id_differ_or_of_another_type_is_refused(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut key = Crafted::new(&app.address);
+        let tenant = alice_with(&app, &mut key).await;
+        let other_id = URL_SAFE_NO_PAD.encode([9u8; 32]);
+        for (field, value) in [("id", other_id.as_str()), ("type", "password")] {
+            let browser = Browser::new(&app);
+            let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+            let credential = renamed(key.sign(&answer["publicKey"]), field, value);
+            let before = app.state_snapshot();
+            let (status, body) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+            assert_eq!((status, body["error"].as_str()), (400, Some("verification_failed")), "{field}: {body}");
+            assert_eq!(app.state_snapshot(), before, "{field}");
+        }
+
+        for (field, value) in [("id", other_id.as_str()), ("type", "password")] {
+            let token = app.invite(&tenant, "bob@example.com", Role::Member).await;
+            let (browser, csrf, start) = start_invitation(&app, &token).await;
+            let mut bobs = Crafted::new(&app.address);
+            let credential = renamed(crate::browser::Authenticator::register(&mut bobs, &start["publicKey"]), field, value);
+            let before = app.state_snapshot();
+            let res = finish_registration(&browser, &csrf, &start, credential).await;
+            assert_eq!(res.status(), 400, "{field}");
+            assert_eq!(app.state_snapshot(), before, "{field}");
+        }
+    }
+}
+
+backend_test! {
+    /// Issue 20 #11: a ceremony lives exactly its documented lifetime
+    /// (`webauthn.ceremony_timeout`): finished a second before it ends it signs in; at the
+    /// instant it ends it is refused.
+    async fn a_ceremony_expires_exactly_at_its_lifetime(backend) {
+        let app = TestApp::builder(backend)
+            .settings(|s| s.webauthn.ceremony_timeout = std::time::Duration::from_secs(20))
+            .spawn()
+            .await;
+        let mut key = Crafted::new(&app.address);
+        alice_with(&app, &mut key).await;
+        let browser = Browser::new(&app);
+        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+        let timeout = answer["publicKey"]["timeout"].as_u64().unwrap();
+        assert!((18_000..20_000).contains(&timeout), "the browser gives up first: {timeout} ms");
+        app.clock.advance(time::Duration::seconds(19));
+        let credential = key.sign(&answer["publicKey"]);
+        assert_eq!(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await.status(), 200);
+
+        let browser = Browser::new(&app);
+        let (csrf, answer) = browser.identify("acme", "alice@example.com").await;
+        app.clock.advance(time::Duration::seconds(20));
+        let credential = key.sign(&answer["publicKey"]);
+        let before = app.state_snapshot();
+        let (status, body) = error_of(browser.finish_login("acme", &csrf, &answer["ceremony_id"], credential).await).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("ceremony_expired")), "{body}");
+        assert_eq!(app.state_snapshot(), before);
     }
 }
 

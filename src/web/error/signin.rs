@@ -15,6 +15,7 @@ impl From<crate::passkeys::PasskeyError> for AppError {
                 AppError::bad_request("Your passkey's response could not be verified. Please try again.")
                     .with_code("verification_failed")
             }
+            P::AmbiguousCredential => AppError::bad_request(e.to_string()).with_code("verification_failed"),
             P::UnknownCredential => AppError::unauthorized(
                 "That passkey is not registered for this account here. Try another passkey or sign in another way.",
             )
