@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use super::clients::{Client, GRANT_AUTHORIZATION_CODE};
+use super::jwt::Verifiers;
 use super::scopes::{self, Scopes};
 use super::{Error, Lifetimes, Result};
 use crate::clock::{UtcTime, unix_seconds};
@@ -44,6 +45,10 @@ pub struct AuthorizationParams {
     pub max_age: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_hint: Option<String>,
+    /// OIDC Core §3.1.2.1: an ID token this provider issued, naming who the relying party
+    /// expects to be signed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_hint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acr_values: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +119,9 @@ pub struct ValidRequest {
     /// `acr_values` asked for `phr`: only a passkey sign-in will do.
     pub requires_passkey: bool,
     pub auth_after: Option<i64>,
+    /// The subject of a verified `id_token_hint` ([`check_id_token_hint`]): only a session of
+    /// that user may answer.
+    pub hinted_subject: Option<String>,
 }
 
 fn bounded(value: &Option<String>, name: &str, max: usize) -> Result<Option<String>> {
@@ -232,8 +240,40 @@ pub fn validate(params: &AuthorizationParams, known: &KnownClient<'_>) -> Result
         login_hint: bounded(&params.login_hint, "login_hint", 254)?,
         requires_passkey,
         auth_after,
+        hinted_subject: None,
     })
     .and_then(|r| bounded(&params.state, "state", 2048).map(|_| r))
+    .and_then(|r| bounded(&params.id_token_hint, "id_token_hint", 16 * 1024).map(|_| r))
+}
+
+/// OIDC Core §3.1.2.1: an `id_token_hint` must be an ID token of this tenant — its keys,
+/// its issuer — issued to the requesting client; an expired one is still a good hint. A
+/// forged or foreign hint is refused; a good one names the only user whose session may
+/// answer (see [`decide`]).
+pub fn check_id_token_hint(
+    request: &mut ValidRequest,
+    client_id: &str,
+    verifiers: &Verifiers,
+    issuer: &str,
+) -> Result<()> {
+    let Some(raw) = request
+        .params
+        .id_token_hint
+        .as_deref()
+        .filter(|h| !h.is_empty())
+    else {
+        return Ok(());
+    };
+    let hint = super::logout::verify_hint(verifiers, issuer, raw).map_err(|_| {
+        Error::InvalidRequest("the id_token_hint is not an ID token of this issuer".into())
+    })?;
+    if hint.aud != client_id {
+        return Err(Error::InvalidRequest(
+            "the id_token_hint was issued to another client".into(),
+        ));
+    }
+    request.hinted_subject = Some(hint.sub);
+    Ok(())
 }
 
 /// What the endpoint does next.
@@ -291,6 +331,30 @@ pub fn decide(
             .is_some_and(|t| unix_seconds(s.auth_time) >= t)
     };
     let is_phr = |s: &BrowserSession| s.acr.as_deref() == Some(ACR_PHISHING_RESISTANT);
+    let is_hinted = |s: &BrowserSession| {
+        request
+            .hinted_subject
+            .as_deref()
+            .is_none_or(|sub| sub == s.user_id)
+    };
+    if let Some(s) = session
+        && !is_hinted(s)
+    {
+        // §3.1.2.6: the relying party expects another user than the one signed in.
+        if request.prompt.none {
+            return Err(Error::LoginRequired);
+        }
+        // Signed in again since, and still as someone else: asking once more loops.
+        if signed_in_after_marker(s) {
+            return Err(Error::AccessDenied(
+                "the account signed in is not the one this application asked for".into(),
+            ));
+        }
+        let mut login = login_redirect(request, tenant_slug, now);
+        // The login page would otherwise send the signed-in browser straight back.
+        login.prompt = Some("login");
+        return Ok(Decision::Login(login));
+    }
     let needs_login = match session {
         None => true,
         Some(s) => {

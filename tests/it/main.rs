@@ -18,6 +18,7 @@ mod health;
 mod mail;
 mod oidc_cli;
 mod oidc_flow;
+mod oidc_hint;
 mod oidc_keys;
 mod oidc_negative;
 mod oidc_redeem;

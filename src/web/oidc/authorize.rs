@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::client;
+use super::{client, tenant_keys};
 use crate::oidc::authorize::{self, AuthorizationParams, Decision, ValidRequest};
 use crate::oidc::clients::Client;
 use crate::oidc::{Error, Lifetimes, scopes};
@@ -86,11 +86,21 @@ async fn validated(
 }
 
 async fn authorize(visit: Visit, params: AuthorizationParams) -> Result<HttpResponse, PageError> {
-    let (client, request) = match validated(&visit, &params).await {
+    let (client, mut request) = match validated(&visit, &params).await {
         Ok(valid) => valid,
         Err(answer) => return answer,
     };
     let state = visit.state.clone();
+    if request.params.id_token_hint.is_some() {
+        let keys = tenant_keys(&state, &visit.tenant.id).await?;
+        let issuer = state.settings.issuer(&visit.tenant.slug);
+        if let Err(e) =
+            authorize::check_id_token_hint(&mut request, &client.id, &keys.verifiers, &issuer)
+        {
+            let rp_state = request.params.state.clone();
+            return error_redirect(&visit, &request.redirect_uri, rp_state.as_deref(), e);
+        }
+    }
     let session = visit.signed_in.as_ref().map(|s| s.session.clone());
     let granted = match &session {
         Some(s) if !client.is_first_party => {
