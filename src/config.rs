@@ -182,6 +182,11 @@ pub struct OidcSettings {
     /// No refresh token of a family outlives this, however often it is used.
     #[serde(with = "humantime_serde")]
     pub refresh_absolute_lifetime: Duration,
+    /// A refresh token presented again this soon after it was rotated is a concurrent use (two
+    /// tabs, parallel calls of one app): refused with `invalid_grant`, its family kept. Later,
+    /// it is reuse and revokes the family (OAuth 2.0 Security BCP §4.14.2).
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
     /// How often each tenant's signing keys are replaced automatically; `0s` turns it off.
     #[serde(with = "humantime_serde")]
     pub key_rotation_interval: Duration,
@@ -202,6 +207,7 @@ impl Default for OidcSettings {
             id_token_lifetime: Duration::from_secs(3600),
             refresh_idle_lifetime: Duration::from_secs(14 * 86_400),
             refresh_absolute_lifetime: Duration::from_secs(30 * 86_400),
+            refresh_reuse_grace: Duration::from_secs(5),
             key_rotation_interval: Duration::from_secs(90 * 86_400),
             key_publish_lead: Duration::from_secs(86_400),
             key_check_interval: Duration::from_secs(3600),

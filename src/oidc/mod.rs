@@ -104,6 +104,7 @@ pub struct Lifetimes {
     pub id_token: time::Duration,
     pub refresh_idle: time::Duration,
     pub refresh_absolute: time::Duration,
+    pub refresh_reuse_grace: time::Duration,
 }
 
 impl Lifetimes {
@@ -116,6 +117,7 @@ impl Lifetimes {
             id_token: convert(s.id_token_lifetime),
             refresh_idle: convert(s.refresh_idle_lifetime),
             refresh_absolute: convert(s.refresh_absolute_lifetime),
+            refresh_reuse_grace: convert(s.refresh_reuse_grace),
         }
     }
 

@@ -98,7 +98,10 @@ async fn refresh_checked(
     if family.revoked_at.is_some() {
         return Err(invalid_grant("the refresh token has been revoked"));
     }
-    if token.rotated_at.is_some() {
+    if let Some(rotated_at) = token.rotated_at {
+        if ctx.now - rotated_at < ctx.lifetimes.refresh_reuse_grace {
+            return Err(concurrent_use());
+        }
         return refuse_reuse(store, ctx, family.id).await;
     }
     if token.idle_expires_at <= ctx.now || family.absolute_expires_at <= ctx.now {
@@ -128,15 +131,21 @@ async fn refresh_checked(
         Some(family.auth_time),
     )?;
     let next_token = random_token(32);
-    // Checked again by the write: what changed since the read (a concurrent use of the same
-    // token first of all) is reuse.
+    // Checked again by the write: what changed since the read is a concurrent use of the
+    // same token (or a revocation or expiry meanwhile): refused, the family kept.
     if rotate(store, ctx, client, used_hash, &access.jti, &next_token)
         .await?
         .is_none()
     {
-        return refuse_reuse(store, ctx, family.id).await;
+        return Err(concurrent_use());
     }
     Ok(refreshed(ctx, access, scope, next_token))
+}
+
+/// The second of two uses within the reuse grace: the first one's successor stays the
+/// family's live token (never a second, forked one).
+fn concurrent_use() -> Error {
+    invalid_grant("the refresh token was just used; use the refresh token that request returned")
 }
 
 /// A refresh's answer: no ID token (OIDC Core §12.2 makes it optional).
