@@ -68,8 +68,12 @@ impl AppState {
         clock: Clock,
     ) -> Result<(AppState, StartupReport), StartupError> {
         let database = settings.database()?;
+        private_dir(&settings.data_dir).map_err(|source| StartupError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
         database
-            .create_parent_dir()
+            .create_private_home()
             .map_err(|source| StartupError::DataDir {
                 path: settings.data_dir.clone(),
                 source,
@@ -140,6 +144,17 @@ impl AppState {
             .await
             .map_err(|e| StartupError::Task(e.to_string()))?
     }
+}
+
+/// The data directory holds the master key and, without SMTP, mail with live links: it is
+/// the passgate user's only (0700).
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 fn load_master_key(settings: &Settings) -> Result<(MasterKey, MasterKeySource), StartupError> {

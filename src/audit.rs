@@ -102,6 +102,21 @@ pub fn parse_since(raw: &str) -> Result<UtcTime, InvalidSince> {
         .map_err(|_| InvalidSince)
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("limit must be between 1 and {MAX_LISTED}")]
+pub struct InvalidLimit;
+
+/// The most events one listing returns.
+pub const MAX_LISTED: i64 = 1000;
+
+/// A listing's `limit`, from a query or the command line: 1 to [`MAX_LISTED`].
+pub fn parse_limit(limit: i64) -> Result<i64, InvalidLimit> {
+    (1..=MAX_LISTED)
+        .contains(&limit)
+        .then_some(limit)
+        .ok_or(InvalidLimit)
+}
+
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -112,7 +127,7 @@ pub struct Filter {
 }
 
 pub fn list(conn: &mut DbConn, tenant_id: &str, filter: &Filter) -> StoreResult<Vec<ListedEvent>> {
-    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = filter.limit.unwrap_or(100).clamp(1, MAX_LISTED);
     let rows = crate::store::audit::find_audit_events(
         conn,
         tenant_id,

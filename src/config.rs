@@ -129,6 +129,9 @@ pub struct RateLimitSettings {
     pub per_ip: u32,
     /// Attempts per identifier (email, account) per window, from anywhere (targeted guessing).
     pub per_identifier: u32,
+    /// Admin API calls per acting admin (a console session's user, or a client's token) per
+    /// window: one token cannot start hundreds of recoveries, and mails, in seconds.
+    pub per_admin: u32,
     #[serde(with = "humantime_serde")]
     pub window: Duration,
 }
@@ -138,6 +141,7 @@ impl Default for RateLimitSettings {
         RateLimitSettings {
             per_ip: 60,
             per_identifier: 10,
+            per_admin: 60,
             window: Duration::from_secs(60),
         }
     }
@@ -389,10 +393,13 @@ impl Settings {
                 message: "must be longer than oidc.key_publish_lead".into(),
             });
         }
-        if self.rate_limit.per_ip == 0 || self.rate_limit.per_identifier == 0 {
+        if self.rate_limit.per_ip == 0
+            || self.rate_limit.per_identifier == 0
+            || self.rate_limit.per_admin == 0
+        {
             return Err(ConfigError::Invalid {
                 key: "rate_limit",
-                message: "per_ip and per_identifier must be at least 1".into(),
+                message: "per_ip, per_identifier and per_admin must be at least 1".into(),
             });
         }
         if self.password.max_concurrent_hashes == Some(0) {

@@ -18,6 +18,8 @@ use crate::store::{Backend, Store, StoreError, rate_limits};
 pub enum Key {
     Ip(String),
     Identifier(String),
+    /// Whoever acts through the admin API.
+    Admin(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,7 @@ struct MemoryLimits {
     clock: LimiterClock,
     per_ip: Keyed,
     per_identifier: Keyed,
+    per_admin: Keyed,
 }
 
 fn quota(max: u32, window: Duration) -> Quota {
@@ -84,6 +87,7 @@ impl RateLimiter {
             Arc::new(MemoryLimits {
                 per_ip: keyed(settings.per_ip),
                 per_identifier: keyed(settings.per_identifier),
+                per_admin: keyed(settings.per_admin),
                 clock: clock.clone(),
             })
         });
@@ -130,6 +134,7 @@ impl RateLimiter {
             .map(|k| match k {
                 Key::Ip(ip) => (format!("{action}|ip|{ip}"), self.settings.per_ip),
                 Key::Identifier(id) => (format!("{action}|id|{id}"), self.settings.per_identifier),
+                Key::Admin(actor) => (format!("{action}|admin|{actor}"), self.settings.per_admin),
             })
             .collect();
         let buckets: Vec<String> = limits.iter().map(|(bucket, _)| bucket.clone()).collect();
@@ -153,6 +158,7 @@ impl RateLimiter {
         if let Some(memory) = &self.memory {
             memory.per_ip.retain_recent();
             memory.per_identifier.retain_recent();
+            memory.per_admin.retain_recent();
         }
     }
 }
@@ -164,6 +170,7 @@ impl MemoryLimits {
             let (limiter, name) = match key {
                 Key::Ip(ip) => (&self.per_ip, format!("{action}|{ip}")),
                 Key::Identifier(id) => (&self.per_identifier, format!("{action}|{id}")),
+                Key::Admin(actor) => (&self.per_admin, format!("{action}|{actor}")),
             };
             if let Err(not_until) = limiter.check_key(&name) {
                 let now = governor::clock::Clock::now(&self.clock);
@@ -194,6 +201,7 @@ mod tests {
         let settings = RateLimitSettings {
             per_ip: 2,
             per_identifier: 2,
+            per_admin: 2,
             window: Duration::from_secs(60),
         };
         let limiter = RateLimiter::new(&settings, Backend::Sqlite, clock.clone());

@@ -43,7 +43,7 @@ pub fn run(state: &AppState, cmd: AuditCommand) -> anyhow::Result<()> {
             let filter = Filter {
                 needs_review,
                 since,
-                limit: Some(limit),
+                limit: Some(audit::parse_limit(limit)?),
             };
             let events = state.store.read_blocking(|conn| {
                 let tenant = tenants::find_active_tenant(conn, &tenant)?;

@@ -16,6 +16,13 @@ pub enum KeysCommand {
         #[arg(long)]
         immediately: bool,
     },
+    /// Withdraw one key at once (a compromised key): out of the JWKS now, the tokens it
+    /// signed no longer verify; a new key signs in its place.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        kid: String,
+    },
 }
 
 pub fn run(state: &AppState, cmd: KeysCommand) -> anyhow::Result<()> {
@@ -51,6 +58,30 @@ pub fn run(state: &AppState, cmd: KeysCommand) -> anyhow::Result<()> {
                 rotation.sign_from, rotation.remove_at
             );
             super::print_json(&rotation)
+        }
+        KeysCommand::Revoke { tenant, kid } => {
+            let now = state.clock.now();
+            let tenant_id = state
+                .store
+                .read_blocking(|conn| tenants::find_active_tenant(conn, &tenant))?
+                .id;
+            let revoked = state.store.write_blocking(|conn| {
+                keys::revoke_key(
+                    conn,
+                    &tenant_id,
+                    &kid,
+                    &state.master_key,
+                    crate::audit::Actor::Cli,
+                    now,
+                )
+            })?;
+            let Some(revocation) = revoked else {
+                anyhow::bail!("tenant '{tenant}' has no key '{kid}' in its JWKS");
+            };
+            eprintln!(
+                "revoked key {kid} of tenant '{tenant}': it is out of the JWKS now, and every node drops it within a minute"
+            );
+            super::print_json(&revocation)
         }
     }
 }

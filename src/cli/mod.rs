@@ -85,15 +85,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Opens the installation for a management command. Only `serve` and `migrate` create a
+/// database: a command run from the wrong directory must not start an empty installation
+/// (and a master key) beside the real one.
 fn open(settings: Settings) -> anyhow::Result<(AppState, crate::StartupReport)> {
     crate::telemetry::init(settings.log_format, "warn");
+    if let crate::store::DatabaseUrl::Sqlite(path) = settings.database()?
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "there is no passgate database at {} (data directory {}); run this command where              passgate serves, or point it there with PASSGATE_DATA_DIR, PASSGATE_DATABASE_URL              or --config; `passgate serve` or `passgate migrate` creates a new one",
+            path.display(),
+            settings.data_dir.display()
+        );
+    }
     Ok(AppState::open(settings, Clock::System)?)
 }
 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format, &settings.log_level);
     let database = settings.database()?;
-    database.create_parent_dir()?;
+    database.create_private_home()?;
     let (_store, status) = crate::store::Store::open(&database, 1)
         .map_err(|e| anyhow::anyhow!("database {database}: {e}"))?;
     eprintln!(
@@ -115,8 +127,27 @@ fn check_config(settings: Settings) -> anyhow::Result<()> {
         shown["master_key"] = serde_json::Value::String("****".into());
     }
     shown["database_url"] = serde_json::Value::String(settings.database()?.to_string());
+    if let Some(smtp) = &settings.smtp_url {
+        shown["smtp_url"] = serde_json::Value::String(masked_url(smtp));
+    }
     eprintln!("configuration is valid");
     print_json(&shown)
+}
+
+/// A URL as it may be shown: its password (and any query, where tokens go) masked.
+fn masked_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("****"));
+            }
+            if url.query().is_some() {
+                url.set_query(Some("****"));
+            }
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_string(),
+    }
 }
 
 pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {

@@ -10,13 +10,15 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format, &settings.log_level);
     actix_web::rt::System::new().block_on(async move {
         let (state, report) = AppState::open_async(settings, Clock::System).await?;
-        let base = state.settings.public_base();
-        let now = state.clock.now();
+        // Listen first: a second start on a busy port must fail before it mints a setup
+        // link, which would void the one the running server printed.
+        let app = Application::serve(state)?;
+        let state = app.state();
+        let (base, now) = (state.settings.public_base(), state.clock.now());
         let setup = state
             .store
             .write(move |conn| crate::enrollment::ensure_setup_link(conn, &base, now))
             .await?;
-        let app = Application::serve(state)?;
         let mut banner = banner(&app, &report);
         if let Some(link) = setup {
             banner += &format!(

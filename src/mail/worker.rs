@@ -194,10 +194,24 @@ async fn write_file(
         error: e.to_string(),
         permanent: false,
     };
-    tokio::fs::create_dir_all(dir).await.map_err(failure)?;
+    // Mail holds recovery and enrollment links: the folder and its files are the passgate
+    // user's only (0700, 0600).
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .await
+        .map_err(failure)?;
     let path = dir.join(format!("{}-{}.eml", stamp(message.created_at), message.id));
     // Written aside, then renamed: whoever watches the folder never reads half a message.
     let partial = path.with_extension("eml.partial");
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .await
+        .map_err(failure)?;
     tokio::fs::write(&partial, bytes).await.map_err(failure)?;
     tokio::fs::rename(&partial, &path).await.map_err(failure)?;
     tracing::info!(recipient = %message.recipient, subject = %message.subject, path = %path.display(), "mail written to a file (no smtp_url configured)");

@@ -133,8 +133,10 @@ fn is_loopback_ip(url: &Url) -> bool {
 }
 
 /// The registration rules: an absolute URI written in normal form (so exact matching is
-/// unambiguous), https — or http on a loopback IP (RFC 8252 §7.3) — with no fragment
-/// (RFC 6749 §3.1.2), no wildcard and no user-info (which makes `https://good@evil/` tricks).
+/// unambiguous), https — or http on a loopback IP (RFC 8252 §7.3), or on `localhost` for
+/// development servers (Auth.js/Next.js default to it; matched exactly, port included) —
+/// with no fragment (RFC 6749 §3.1.2), no wildcard and no user-info (which makes
+/// `https://good@evil/` tricks).
 pub fn validate_redirect_uri(raw: &str) -> std::result::Result<(), String> {
     if raw.contains('#') {
         return Err(format!("redirect URI {raw} has a fragment"));
@@ -148,10 +150,10 @@ pub fn validate_redirect_uri(raw: &str) -> std::result::Result<(), String> {
         Url::parse(raw).map_err(|e| format!("redirect URI {raw} is not an absolute URI: {e}"))?;
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback_ip(&url) => {}
+        "http" if is_loopback_ip(&url) || url.host_str() == Some("localhost") => {}
         "http" => {
             return Err(format!(
-                "redirect URI {raw} uses http; use https, or http on 127.0.0.1 or [::1] for native apps"
+                "redirect URI {raw} uses http; use https, or http on 127.0.0.1, [::1] or localhost for native apps and development"
             ));
         }
         other => {
@@ -430,12 +432,15 @@ mod tests {
             "https://app.example.com:8443/cb?tenant=1",
             "http://127.0.0.1/callback",
             "http://[::1]:8080/cb",
+            "http://localhost/cb",
+            "http://localhost:3000/api/auth/callback/passgate",
         ] {
             assert!(validate_redirect_uri(good).is_ok(), "{good}");
         }
         for bad in [
             "http://app.example.com/cb",
-            "http://localhost/cb",
+            "http://localhost.example.com/cb",
+            "http://user@localhost:3000/cb",
             "https://app.example.com/cb#frag",
             "https://*.example.com/cb",
             "javascript:alert(1)",
@@ -465,6 +470,16 @@ mod tests {
         assert!(!matches_registered(
             &registered,
             "https://app.example.com/cb/"
+        ));
+        // localhost is a name, not a loopback literal: matched exactly, port included.
+        let dev = vec!["http://localhost:3000/api/auth/callback/passgate".to_string()];
+        assert!(matches_registered(
+            &dev,
+            "http://localhost:3000/api/auth/callback/passgate"
+        ));
+        assert!(!matches_registered(
+            &dev,
+            "http://localhost:3001/api/auth/callback/passgate"
         ));
     }
 }

@@ -266,6 +266,62 @@ pub fn rotate_keys(
     Ok(rotation)
 }
 
+/// What a revocation did.
+#[derive(Debug, serde::Serialize)]
+pub struct Revocation {
+    pub revoked_kid: String,
+    /// The key made to sign at once in its place, when the revoked key was signing.
+    pub replacement_kid: Option<String>,
+}
+
+/// Withdraws a key at once (a suspected compromise): out of the JWKS from `now`, so every
+/// token it signed fails verification — userinfo, introspection, the admin API — on each
+/// node as soon as its cached keys expire (at most a minute). When it was signing, a new key
+/// of its algorithm signs from now. Audited for review. Run in a write transaction; `None`
+/// when the tenant has no such key in its JWKS.
+pub fn revoke_key(
+    conn: &mut DbConn,
+    tenant_id: &str,
+    kid: &str,
+    master_key: &MasterKey,
+    actor: crate::audit::Actor,
+    now: UtcTime,
+) -> Result<Option<Revocation>> {
+    repo::lock_tenant_keys(conn, tenant_id)?;
+    let live = repo::find_live_signing_keys(conn, tenant_id, now)?;
+    let Some(key) = live.iter().find(|k| k.kid == kid) else {
+        return Ok(None);
+    };
+    let was_signing = is_signing(key, now);
+    repo::update_signing_key_retired(conn, tenant_id, kid, now, now)?;
+    let replacement_kid = match Alg::parse(&key.alg) {
+        Some(alg) if was_signing => {
+            let fresh = generate_key(alg, tenant_id, master_key, now, now, now)?;
+            repo::insert_signing_key(conn, &fresh)?;
+            Some(fresh.kid)
+        }
+        _ => None,
+    };
+    let revocation = Revocation {
+        revoked_kid: kid.to_string(),
+        replacement_kid,
+    };
+    crate::audit::record(
+        conn,
+        crate::audit::Record {
+            tenant_id,
+            event_type: "keys.revoked",
+            actor,
+            subject_user_id: None,
+            client: None,
+            details: serde_json::to_value(&revocation).unwrap_or_default(),
+            needs_review: true,
+        },
+        now,
+    )?;
+    Ok(Some(revocation))
+}
+
 fn rfc3339(t: UtcTime) -> String {
     t.assume_utc()
         .format(&time::format_description::well_known::Rfc3339)

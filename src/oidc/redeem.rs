@@ -78,36 +78,51 @@ async fn claim_first(
     ctx.keys.signer(ctx.keys.access_token_alg)?;
     ctx.keys.signer(client.id_token_alg)?;
     let now = ctx.now;
-    let presented = PresentedCode {
-        tenant_id: ctx.tenant_id.to_string(),
-        code_hash: code_hash.to_string(),
-        client_id: client.id.clone(),
-        redirect_uri: redirect_uri.to_string(),
-        code_challenge: challenge.to_string(),
-        user_status: UserStatus::Active.as_str(),
-    };
-    let (jti, refresh_token) = (new_id(), random_token(32));
-    let absolute_expires_at = now + ctx.lifetimes.refresh_absolute;
-    let redemption = Redemption {
-        access_jti: jti.clone(),
-        access_expires_at: now + ctx.lifetimes.access_token,
-        family: client.allows_grant(GRANT_REFRESH_TOKEN).then(|| NewFamily {
-            id: new_id(),
-            absolute_expires_at,
-            refresh_token_hash: sha256_hex(&refresh_token),
-            refresh_idle_expires_at: (now + ctx.lifetimes.refresh_idle).min(absolute_expires_at),
-        }),
-        is_refresh_always_issued: client.is_refresh_always_issued,
-        offline_scope_pattern: scopes::like_pattern(scopes::OFFLINE_ACCESS),
-    };
     let (tenant_id, issuer, keys, lifetimes) = (
         ctx.tenant_id.to_string(),
         ctx.issuer.to_string(),
         Arc::clone(ctx.keys),
         *ctx.lifetimes,
     );
-    let client = client.clone();
-    codes::claim_code_then(store, presented, redemption, now, move |code| {
+    let (client, code_hash, redirect_uri, challenge) = (
+        client.clone(),
+        code_hash.to_string(),
+        redirect_uri.to_string(),
+        challenge.to_string(),
+    );
+    let refresh_allowed = client.allows_grant(GRANT_REFRESH_TOKEN);
+    let is_refresh_always_issued = client.is_refresh_always_issued;
+    let prepare = move || {
+        let presented = PresentedCode {
+            code_hash,
+            client_id: client.id.clone(),
+            redirect_uri,
+            code_challenge: challenge,
+            tenant_id: tenant_id.clone(),
+            user_status: UserStatus::Active.as_str(),
+        };
+        let (jti, refresh_token) = (new_id(), random_token(32));
+        let absolute_expires_at = now + lifetimes.refresh_absolute;
+        let redemption = Redemption {
+            access_jti: jti.clone(),
+            access_expires_at: now + lifetimes.access_token,
+            family: refresh_allowed.then(|| NewFamily {
+                id: new_id(),
+                absolute_expires_at,
+                refresh_token_hash: sha256_hex(&refresh_token),
+                refresh_idle_expires_at: (now + lifetimes.refresh_idle).min(absolute_expires_at),
+            }),
+            is_refresh_always_issued,
+            offline_scope_pattern: scopes::like_pattern(scopes::OFFLINE_ACCESS),
+        };
+        (
+            presented,
+            redemption,
+            (tenant_id, issuer, keys, client, jti, refresh_token),
+        )
+    };
+    codes::claim_code_then(store, now, prepare, move |code, issued| {
+        let (tenant_id, issuer, keys, client, jti, refresh_token) = issued;
         let ctx = Issuer {
             tenant_id: &tenant_id,
             issuer: &issuer,

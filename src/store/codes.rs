@@ -169,28 +169,30 @@ fn claim_code(
 }
 
 /// Claims the code ([`claim_code`], the job's only write, atomic alone on either backend)
-/// and hands what it claimed to `then`, which gets no connection (the tokens are signed
-/// there): on SQLite in the writer's job, so the writer batches fewer, longer jobs per
-/// commit; on PostgreSQL on a pooled connection without a transaction.
-pub async fn claim_code_then<T, E, F>(
+/// and hands what it claimed to `then`. `prepare` (what the claim presents and would issue)
+/// and `then` (the signing) get no connection and run in the claim's store job: on SQLite on
+/// the writer, which then batches fewer, longer jobs per commit (docs/performance.md); on
+/// PostgreSQL on a pooled connection without a transaction.
+pub async fn claim_code_then<T, E, X, P, F>(
     store: &Store,
-    presented: PresentedCode,
-    redemption: Redemption,
     now: PrimitiveDateTime,
+    prepare: P,
     then: F,
 ) -> Result<Option<T>, E>
 where
-    F: FnOnce(AuthorizationCode) -> Result<T, E> + Send + 'static,
+    P: FnOnce() -> (PresentedCode, Redemption, X) + Send + 'static,
+    F: FnOnce(AuthorizationCode, X) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
     store
-        .on_writer_else_pooled(
-            move |conn| match claim_code(conn, &presented, &redemption, now)? {
-                Some(code) => then(code).map(Some),
+        .on_writer_else_pooled(move |conn| {
+            let (presented, redemption, issued) = prepare();
+            match claim_code(conn, &presented, &redemption, now)? {
+                Some(code) => then(code, issued).map(Some),
                 None => Ok(None),
-            },
-        )
+            }
+        })
         .await
 }
 

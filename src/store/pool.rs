@@ -70,14 +70,27 @@ impl DatabaseUrl {
         DatabaseUrl::Sqlite(path.into())
     }
 
-    /// Creates the directory a SQLite file lives in; nothing to do for PostgreSQL.
-    pub fn create_parent_dir(&self) -> std::io::Result<()> {
-        if let DatabaseUrl::Sqlite(path) = self
-            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir)?;
+    /// Makes a SQLite database's home private to the passgate user: its directory 0700 and
+    /// the file 0600, created so if missing (SQLite gives its `-wal` and `-shm` files the
+    /// database file's mode). Nothing to do for PostgreSQL.
+    pub fn create_private_home(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let DatabaseUrl::Sqlite(path) = self else {
+            return Ok(());
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        Ok(())
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
     }
 
     pub fn backend(&self) -> Backend {
@@ -147,8 +160,11 @@ impl ConnectionManager {
                 // connection drops its page cache, and with it its whole mapping (munmap, a
                 // TLB shootdown on every core), at each read after another connection's
                 // commit — under sign-in load that cost more than reading pages with pread.
+                // secure_delete: freed pages are zeroed, so a spent link token or a sent
+                // mail's body does not linger in the file after its row is gone.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 5000;
+                     PRAGMA secure_delete = ON;
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;

@@ -14,6 +14,7 @@ use super::extract::OptionalJson;
 use super::{AppError, Visit};
 use crate::admin::AdminActor;
 use crate::audit::{self, Filter};
+use crate::ratelimit::Key;
 use crate::recovery::links::start_admin_recovery;
 use crate::recovery::restriction::check_trusted_session;
 use crate::users::Role;
@@ -46,6 +47,13 @@ impl FromRequest for AdminCaller {
         Box::pin(async move {
             let visit = visit.await?;
             let actor = authorize(&req, &visit).await?;
+            let state = &visit.state;
+            let key = Key::Admin(format!("{}|{}", visit.tenant.id, actor.reviewer_name()));
+            state
+                .limiter
+                .check(&state.store, "admin", &[key])
+                .await
+                .map_err(AppError::from)?;
             Ok(AdminCaller { visit, actor })
         })
     }
@@ -156,7 +164,11 @@ pub async fn get_audit(
     let filter = Filter {
         needs_review: query.needs_review.unwrap_or(false),
         since,
-        limit: query.limit,
+        limit: query
+            .limit
+            .map(audit::parse_limit)
+            .transpose()
+            .map_err(|e| AppError::bad_request(e.to_string()))?,
     };
     let tenant_id = visit.tenant.id.clone();
     let events = visit

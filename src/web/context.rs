@@ -124,16 +124,11 @@ impl Visit {
         }
     }
 
-    /// Refuses the request unless it carries one of this browser's tokens. Either token is
-    /// accepted: a form rendered before sign-in in another tab stays valid.
+    /// Refuses the request unless it carries this browser's token: once signed in, the
+    /// session's own (a token from before the sign-in is not bound to the session, and stops
+    /// counting the moment there is one); before, the anonymous one.
     pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), AppError> {
-        let anonymous = anonymous_token(&self.state.master_key, &self.browser_secret);
-        let session = self
-            .signed_in
-            .as_ref()
-            .map(|s| s.session.csrf_secret.as_str())
-            .unwrap_or_default();
-        if token_matches(submitted.unwrap_or_default(), &[session, &anonymous]) {
+        if token_matches(submitted.unwrap_or_default(), &[&self.csrf_token()]) {
             Ok(())
         } else {
             Err(csrf_refusal())

@@ -9,7 +9,7 @@ use serde_json::json;
 use webauthn_rs_core::proto::RegisterPublicKeyCredential;
 
 use super::pages::{json_no_store, render};
-use super::{AppError, PageError, TenantRequest, Visit, cookies};
+use super::{AppError, PageError, Visit, cookies};
 use crate::enrollment::{self, EnrollmentTerms};
 use crate::passkeys::Purpose;
 use crate::signin::LoginContext;
@@ -90,7 +90,7 @@ async fn link_page(
     Ok(render(&EnrollPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
-        csrf: visit.anonymous_csrf_token(),
+        csrf: visit.csrf_token(),
         token: &token,
         mode: kind.as_str(),
         email: user.email,
@@ -134,7 +134,7 @@ pub async fn get_setup(
     Ok(render(&EnrollPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
-        csrf: visit.anonymous_csrf_token(),
+        csrf: visit.csrf_token(),
         token: &token,
         mode: "setup",
         email: String::new(),
@@ -150,7 +150,7 @@ pub struct LinkStartBody {
 /// Starts the ceremony a link opens.
 pub async fn post_link_start(
     req: HttpRequest,
-    visit: TenantRequest,
+    visit: Visit,
     body: web::Json<LinkStartBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;
@@ -178,7 +178,7 @@ pub struct SetupStartBody {
 
 pub async fn post_setup_start(
     req: HttpRequest,
-    visit: TenantRequest,
+    visit: Visit,
     body: web::Json<SetupStartBody>,
 ) -> Result<HttpResponse, AppError> {
     visit.check_csrf_header(&req)?;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::pages::{json_no_store, render};
-use super::{AppError, PageError, TenantRequest, Visit};
+use super::{AppError, PageError, Visit};
 use crate::recovery::codes::{self, CodeCheck, RecoveryCode};
 use crate::recovery::{RecoveryError, links};
 use crate::users::Email;
@@ -31,7 +31,7 @@ pub async fn get_recover(visit: Visit) -> Result<HttpResponse, PageError> {
     Ok(render(&RecoverPage {
         tenant_name: &visit.tenant.name,
         tenant_path: visit.tenant_path(""),
-        csrf: visit.anonymous_csrf_token(),
+        csrf: visit.csrf_token(),
     })?)
 }
 
@@ -44,7 +44,7 @@ pub struct CodeBody {
 /// C1: email + recovery code → a registration ceremony (not a session).
 pub async fn post_code(
     req: HttpRequest,
-    request: TenantRequest,
+    request: Visit,
     body: web::Json<CodeBody>,
 ) -> Result<HttpResponse, AppError> {
     request.check_csrf_header(&req)?;
@@ -83,7 +83,7 @@ pub struct EmailBody {
 /// account.
 pub async fn post_email(
     req: HttpRequest,
-    request: TenantRequest,
+    request: Visit,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, AppError> {
     request.check_csrf_header(&req)?;

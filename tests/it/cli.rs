@@ -29,6 +29,19 @@ pub fn passgate_on(
     (cmd, dir, db)
 }
 
+/// [`passgate_on`] after `passgate migrate`: an installation the management commands, which
+/// never create a database, can run on.
+pub fn passgate_installed(
+    backend: Backend,
+) -> (Command, tempfile::TempDir, Option<crate::pg::TestDatabase>) {
+    let (mut cmd, dir, db) = passgate_on(backend);
+    let out = cmd.arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut fresh = passgate();
+    fresh.envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    (fresh, dir, db)
+}
+
 /// A command on the same data directory, database and public URL as a running test app
 /// (what an operator runs beside the server).
 pub fn passgate_beside(app: &crate::harness::TestApp) -> Command {
@@ -55,7 +68,7 @@ fn stderr(out: &Output) -> String {
 
 backend_test! {
     async fn tenant_create_prints_exactly_one_json_object(backend) {
-        let (mut cmd, _dir, _db) = passgate_on(backend);
+        let (mut cmd, _dir, _db) = passgate_installed(backend);
         let out = cmd.args(["tenant", "create", "acme", "--name", "Acme Inc"]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let lines = stdout_json_lines(&out);
@@ -76,7 +89,7 @@ backend_test! {
 
 #[test]
 fn an_invalid_slug_is_refused_with_a_clear_message() {
-    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let (mut cmd, _dir, _db) = passgate_installed(Backend::Sqlite);
     let out = cmd
         .args(["tenant", "create", "Acme_Corp"])
         .output()
@@ -362,7 +375,7 @@ async fn sqlite_keeps_every_acknowledged_write_across_sigkill() {
 backend_test! {
     /// S5: `user invite` prints the user id and a working enrollment link.
     async fn user_invite_prints_an_enrollment_link(backend) {
-        let (mut cmd, _dir, _db) = passgate_on(backend);
+        let (mut cmd, _dir, _db) = passgate_installed(backend);
         let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
         assert!(cmd.args(["tenant", "create", "acme"]).output().unwrap().status.success());
         let out = passgate().envs(envs.clone()).args(["user", "invite", "--tenant", "acme", "--email", "Ann@Example.com", "--role", "admin"]).output().unwrap();
@@ -385,7 +398,7 @@ backend_test! {
 #[test]
 fn user_create_reads_the_password_from_stdin_only() {
     use std::io::Write;
-    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let (mut cmd, _dir, _db) = passgate_installed(Backend::Sqlite);
     let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
         .get_envs()
         .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
@@ -437,4 +450,99 @@ fn user_create_reads_the_password_from_stdin_only() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "there is no --password flag");
+}
+
+/// Issue 20 #17: a management command run where there is no installation refuses, saying
+/// where it looked and how to point it elsewhere, and creates nothing.
+#[test]
+fn a_management_command_never_creates_a_database() {
+    let (mut cmd, dir, _db) = passgate_on(Backend::Sqlite);
+    let out = cmd.args(["tenant", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no passgate database at"), "{err}");
+    assert!(err.contains("PASSGATE_DATA_DIR"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing created: {left:?}");
+}
+
+/// Issue 20 #16: `check-config` masks every secret, the SMTP password too.
+#[test]
+fn check_config_masks_the_smtp_password() {
+    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let out = cmd
+        .env(
+            "PASSGATE_SMTP_URL",
+            "smtp://mailer:hunter2secret@mail.internal:587",
+        )
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(!shown.contains("hunter2secret"), "{shown}");
+    let value: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(value["smtp_url"], "smtp://mailer:****@mail.internal:587");
+}
+
+/// Issue 20 #18: a second start on a busy port fails before it touches the installation, so
+/// the running server's printed setup link keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_on_a_busy_port_leaves_the_running_servers_setup_link_working() {
+    let (cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    let mut child = passgate()
+        .envs(envs.clone())
+        .env("PASSGATE_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner: Vec<String> = (&mut lines)
+        .map(|l| l.unwrap())
+        .take_while(|l| !l.contains("passgate user invite"))
+        .collect();
+    std::thread::spawn(move || lines.for_each(drop));
+    let address = banner[0]
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let link = banner
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.contains("/setup?token="))
+        .unwrap()
+        .to_string();
+    let link = link.replace("http://localhost:8080", &address);
+
+    let second = passgate()
+        .envs(envs)
+        .env("PASSGATE_BIND", address.trim_start_matches("http://"))
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("cannot listen"),
+        "{}",
+        stderr(&second)
+    );
+
+    let page = reqwest::get(&link).await.unwrap();
+    assert_eq!(
+        page.status(),
+        200,
+        "the first server's setup link still works"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

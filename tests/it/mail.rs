@@ -127,6 +127,22 @@ backend_test! {
         let parsed = mailparse::parse_mail(recovery.as_bytes()).unwrap();
         let text = parsed.subparts.iter().find(|p| p.ctype.mimetype == "text/plain").unwrap().get_body().unwrap();
         assert!(text.contains(&format!("{}/t/acme/recover/link?token=", app.address)), "{text}");
+
+        // Issue 20 #15: links in mail are secrets; the folder and the files are private.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{file:?}");
+        }
+        let data = &app.state.settings.data_dir;
+        assert_eq!(mode(data), 0o700, "the data directory");
+        for name in ["passgate.db", "passgate.db-wal", "master.key"] {
+            let path = data.join(name);
+            if backend == crate::harness::Backend::Sqlite || name == "master.key" {
+                assert_eq!(mode(&path), 0o600, "{name}");
+            }
+        }
     }
 }
 

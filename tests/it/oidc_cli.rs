@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::backend_test;
-use crate::cli::passgate_on;
+use crate::cli::passgate_installed;
 
 fn json_lines(out: &std::process::Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -14,7 +14,7 @@ fn json_lines(out: &std::process::Output) -> Vec<Value> {
 
 backend_test! {
     async fn clients_and_keys_are_managed_from_the_command_line(backend) {
-        let (base, _dir, _db) = passgate_on(backend);
+        let (base, _dir, _db) = passgate_installed(backend);
         let run = |args: &[&str]| {
             let mut cmd = crate::cli::passgate();
             cmd.envs(base.get_envs().filter_map(|(k, v)| Some((k, v?))));

@@ -156,3 +156,71 @@ backend_test! {
         assert_eq!(header["alg"], "ES256", "the client asked for ES256 ID tokens");
     }
 }
+
+backend_test! {
+    /// Issue 20 #3: `passgate keys revoke` withdraws a compromised key at once: out of the
+    /// JWKS (each node's cached keys live at most a minute; this node's are dropped here as
+    /// that minute would), the tokens it signed fail userinfo and introspection, a new key
+    /// signs in its place, and the revocation is audited for review.
+    async fn a_revoked_key_leaves_the_jwks_at_once_and_its_tokens_stop_verifying(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rp = setup(&app, "acme").await;
+        let first = tokens(&app, &rp).await;
+        let access = first["access_token"].as_str().unwrap().to_string();
+        let kid = kid_of(&access);
+        assert_eq!(userinfo(&app, &rp, &access).await.status(), 200);
+
+        // What `passgate keys revoke` runs, at this app's (fixed) time.
+        let (tenant_id, master_key, now, revoked) = (rp.tenant.id.clone(), app.state.master_key.clone(), app.clock.now(), kid.clone());
+        let revocation = app.state.store.write(move |conn| keys::revoke_key(conn, &tenant_id, &revoked, &master_key, passgate::audit::Actor::Cli, now)).await.unwrap().unwrap();
+        assert_eq!(revocation.revoked_kid, kid);
+        let replacement = revocation.replacement_kid.unwrap();
+        app.state.oidc.forget_keys(&rp.tenant.id);
+
+        let kids = jwks_kids(&app, &rp).await;
+        assert!(!kids.contains(&kid), "{kids:?}");
+        assert!(kids.contains(&replacement));
+        assert_eq!(userinfo(&app, &rp, &access).await.status(), 401);
+        let introspected: Value = app
+            .new_browser()
+            .post(app.url(&rp.path("/oauth2/introspect")))
+            .basic_auth(&rp.client_id, Some(&rp.client_secret))
+            .form(&[("token", access.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(introspected["active"], false, "{introspected}");
+        let (code, verifier) = authorize_code(&app, &rp, &[]).await;
+        let (status, body) = redeem(&app, &rp, &code, &verifier).await;
+        assert_eq!(status, 200);
+        assert_eq!(kid_of(body["access_token"].as_str().unwrap()), replacement, "the new key signs at once");
+        let fresh: Value = app
+            .new_browser()
+            .post(app.url(&rp.path("/oauth2/introspect")))
+            .basic_auth(&rp.client_id, Some(&rp.client_secret))
+            .form(&[("token", body["access_token"].as_str().unwrap())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(fresh["active"], true, "the replacement's tokens verify: {fresh}");
+        let revoked = crate::recovery_support::audit_events(&app, &rp.tenant, "keys.revoked");
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(revoked[0]["needs_review"], true);
+
+        let cli = || crate::cli::passgate_beside(&app);
+        let unknown = cli().args(["keys", "revoke", "--tenant", "acme", "no-such-kid"]).output().unwrap();
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("has no key 'no-such-kid'"));
+        let out = cli().args(["keys", "revoke", "--tenant", "acme", &replacement]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed["revoked_kid"], replacement.as_str());
+        assert!(printed["replacement_kid"].is_string(), "the command replaces a signing key: {printed}");
+    }
+}

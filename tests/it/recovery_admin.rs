@@ -226,6 +226,13 @@ backend_test! {
         let out = cli().args(["user", "recover", "--tenant", "acme", "--email", "nobody@example.com"]).output().unwrap();
         assert!(!out.status.success());
         assert!(out.stdout.is_empty());
+        // Issue 20 #23: a limit of 0 is refused, not read as 1.
+        for limit in ["0", "1001"] {
+            let out = cli().args(["audit", "list", "--tenant", "acme", "--limit", limit]).output().unwrap();
+            assert!(!out.status.success(), "--limit {limit}");
+            assert!(out.stdout.is_empty());
+            assert!(String::from_utf8_lossy(&out.stderr).contains("limit must be between 1 and 1000"));
+        }
     }
 }
 
@@ -326,5 +333,50 @@ backend_test! {
         let said = res.json::<Value>().await.unwrap()["error_description"].as_str().unwrap().to_string();
         assert!(said.contains("number"), "{said}");
         assert!(!said.contains("Query deserialize error"), "{said}");
+    }
+}
+
+backend_test! {
+    /// Issue 20 #10: once a browser is signed in, only its session's CSRF token counts; the
+    /// token it held before signing in (the login page's) no longer authorizes anything.
+    async fn a_pre_sign_in_csrf_token_does_not_count_once_signed_in(backend) {
+        let app = TestApp::spawn(backend).await;
+        let tenant = app.create_tenant("acme").await;
+        let owner = enroll(&app, &tenant, "owner@example.com", Role::Owner).await;
+        let alice = enroll(&app, &tenant, "alice@example.com", Role::Member).await;
+        let pre_sign_in = owner.browser.csrf("/t/acme/login?prompt=login").await;
+        let session_token = owner.browser.csrf("/t/acme/account").await;
+        assert_ne!(pre_sign_in, session_token);
+        let path = format!("/t/acme/admin/api/users/{}/recovery", alice.user.id);
+        let before = app.state_snapshot();
+        let res = owner.browser.post_json(&path, &pre_sign_in, &json!({})).await;
+        assert_eq!(res.status(), 403);
+        assert_eq!(app.state_snapshot(), before, "nothing changed");
+        let res = owner.browser.post_json(&path, &session_token, &json!({})).await;
+        assert_eq!(res.status(), 201);
+    }
+}
+
+backend_test! {
+    /// Issue 20 #8: the admin API is rate limited per acting admin: one token cannot start
+    /// hundreds of recoveries (and mails) in seconds; past the limit, 429 with Retry-After.
+    async fn the_admin_api_is_rate_limited_per_actor(backend) {
+        let app = TestApp::builder(backend)
+            .settings(|s| s.rate_limit.per_admin = 3)
+            .spawn()
+            .await;
+        let tenant = app.create_tenant("acme").await;
+        enroll(&app, &tenant, "owner@example.com", Role::Owner).await;
+        let alice = enroll(&app, &tenant, "alice@example.com", Role::Member).await;
+        let token = service_token(&app, &tenant, true).await;
+        let api = app.new_browser();
+        let url = app.url(&format!("/t/acme/admin/api/users/{}/recovery", alice.user.id));
+        for _ in 0..3 {
+            assert_eq!(api.post(&url).bearer_auth(&token).send().await.unwrap().status(), 201);
+        }
+        let limited = api.post(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(limited.status(), 429);
+        assert!(limited.headers().contains_key("retry-after"));
+        assert_eq!(audit_events(&app, &tenant, "recovery.admin_started").len(), 3, "the fourth started nothing");
     }
 }
