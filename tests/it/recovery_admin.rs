@@ -297,7 +297,6 @@ backend_test! {
         let token = service_token(&app, &tenant, true).await;
         let api = app.new_browser();
         let recovery_url = app.url(&format!("/t/acme/admin/api/users/{}/recovery", alice.user.id));
-        let big = format!("{{\"revoke_passkeys\":true,\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
         let before = app.state_snapshot();
         for (content_type, body, status) in [
             ("application/json", r#"{"revoke_passkeys":true"#.to_string(), 400),
@@ -305,7 +304,6 @@ backend_test! {
             ("application/json", r#"{"revoke_passkey":true}"#.to_string(), 400),
             ("application/json", "[]".to_string(), 400),
             ("application/x-www-form-urlencoded", "revoke_passkeys=true".to_string(), 400),
-            ("application/json", big, 413),
         ] {
             let res = api.post(&recovery_url).bearer_auth(&token).header("content-type", content_type).body(body.clone()).send().await.unwrap();
             assert_eq!(res.status(), status, "{}", &body[..body.len().min(40)]);
@@ -313,6 +311,20 @@ backend_test! {
             let said = error["error_description"].as_str().unwrap();
             assert!(!said.contains("RecoveryBody") && !said.contains("struct"), "{said}");
         }
+        // A 2 MB body is refused by its announced length, before it is read (a client still
+        // writing it would see the connection close): headers alone get the 413.
+        let too_large = {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let path = format!("/t/acme/admin/api/users/{}/recovery", alice.user.id);
+            let host = app.address.trim_start_matches("http://").to_string();
+            let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+            let head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 2097152\r\nConnection: close\r\n\r\n");
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer).await;
+            String::from_utf8_lossy(&answer).to_string()
+        };
+        assert!(too_large.starts_with("HTTP/1.1 413"), "{too_large}");
         let events = audit_events(&app, &tenant, "recovery.admin_started");
         let event_id = audit_events(&app, &tenant, "passkey.registered")[0]["id"].as_str().unwrap().to_string();
         assert!(events.is_empty(), "no recovery started");
