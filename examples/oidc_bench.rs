@@ -19,8 +19,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use passgate::auth_events::AuthMethod;
 use passgate::oidc::clients::{NewClient, create_client};
-use passgate::sessions::{Authentication, start_session};
+use passgate::signin::{LoginContext, LoginResult, establish_session};
 use passgate::tenants::{Slug, create_tenant};
 use passgate::users::{Email, NewAccount, Role, UserStatus, create_user};
 use passgate::{AppState, Clock, Settings};
@@ -137,21 +138,22 @@ fn setup() {
             };
             let es = create_client(conn, &tenant.id, &code("ES256"), now)?;
             let rs = create_client(conn, &tenant.id, &code("RS256"), now)?;
-            let auth = Authentication {
-                user_id: user.id.clone(),
+            let login = LoginResult {
+                user: user.clone(),
+                method: AuthMethod::Passkey,
                 amr: vec!["hwk".into(), "user".into()],
                 acr: Some("phr".into()),
                 auth_time: now,
-                passkey_id: None,
+                authenticator: None,
             };
-            let session = start_session(
+            let session = establish_session(
                 conn,
-                &tenant.id,
-                &auth,
-                &Default::default(),
+                login,
+                &LoginContext::default(),
                 &state.settings.session,
                 now,
-            )?;
+            )?
+            .started;
             Ok(json!({
                 "tenant": tenant.slug,
                 "cc": { "id": cc.client_id, "secret": cc.client_secret },

@@ -51,20 +51,6 @@ fn lifetimes(settings: &SessionSettings) -> (Duration, Duration) {
     )
 }
 
-pub fn start_session(
-    conn: &mut DbConn,
-    tenant_id: &str,
-    auth: &Authentication,
-    client: &ClientInfo,
-    settings: &SessionSettings,
-    now: UtcTime,
-) -> StoreResult<StartedSession> {
-    let started = new_session(tenant_id, auth, client, settings, now);
-    repo::insert_session(conn, &started.session)?;
-    crate::store::users::record_login(conn, tenant_id, &auth.user_id, now)?;
-    Ok(started)
-}
-
 /// A session made but not stored yet: its row, and the token for the cookie.
 pub fn new_session(
     tenant_id: &str,
@@ -179,16 +165,6 @@ pub fn touch_session(
 pub fn end_session(conn: &mut DbConn, session: &BrowserSession, now: UtcTime) -> StoreResult<()> {
     repo::end_session(conn, &session.tenant_id, &session.id, now)?;
     Ok(())
-}
-
-/// Ends the session a cookie token names, if it is live in this tenant.
-pub fn end_session_by_token(
-    conn: &mut DbConn,
-    tenant_id: &str,
-    token: &str,
-    now: UtcTime,
-) -> StoreResult<usize> {
-    repo::end_session_by_token_hash(conn, tenant_id, &sha256_hex(token), now)
 }
 
 /// Signs the user out on every browser.

@@ -20,8 +20,6 @@ pub fn client_with(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client
 }
 use time::macros::datetime;
 
-use passgate::client::ClientInfo;
-use passgate::sessions::{self, Authentication};
 use passgate::store::tenants::Tenant;
 use passgate::store::users::User;
 use passgate::tenants::{self, Slug};
@@ -196,31 +194,35 @@ impl TestApp {
     /// Signs `user` in without a login ceremony (for tests of what a signed-in user can do)
     /// and puts the session cookie into the default client's jar.
     pub async fn establish_session(&self, tenant: &Tenant, user: &User, amr: &[&str]) -> String {
-        let auth = Authentication {
-            user_id: user.id.clone(),
+        let now = self.clock.now();
+        let login = passgate::signin::LoginResult {
+            user: user.clone(),
+            method: if amr.contains(&"pwd") {
+                passgate::auth_events::AuthMethod::Password
+            } else {
+                passgate::auth_events::AuthMethod::Passkey
+            },
             amr: amr.iter().map(|s| s.to_string()).collect(),
             acr: amr.contains(&"user").then(|| "phr".to_string()),
-            auth_time: self.clock.now(),
-            passkey_id: None,
+            auth_time: now,
+            authenticator: None,
         };
-        let tenant_id = tenant.id.clone();
         let settings = self.state.settings.session.clone();
-        let now = self.clock.now();
         let started = self
             .state
             .store
             .write(move |conn| {
-                sessions::start_session(
+                passgate::signin::establish_session(
                     conn,
-                    &tenant_id,
-                    &auth,
-                    &ClientInfo::default(),
+                    login,
+                    &passgate::signin::LoginContext::default(),
                     &settings,
                     now,
                 )
             })
             .await
-            .unwrap();
+            .unwrap()
+            .started;
         let name = passgate::web::cookies::session_cookie_name(&self.state.settings, &tenant.slug);
         self.jar.add_cookie_str(
             &format!("{name}={}; Path=/", started.token),
