@@ -40,14 +40,15 @@ pub async fn identify(
         tenant_id.to_string(),
         email.to_string(),
         move |claimed| {
-            let active = claimed.filter(|c| UserStatus::of(&c.user) == UserStatus::Active);
-            let shape = active.as_ref().map(|c| AccountShape {
-                is_active: true,
+            let shape = claimed.as_ref().map(|c| AccountShape {
+                is_active: UserStatus::of(&c.user) == UserStatus::Active,
                 passkeys: c.passkeys.len(),
                 has_password: c.password_hash.is_some(),
                 is_password_disabled: c.user.is_password_disabled,
             });
             let mode = login_mode(shape.as_ref());
+            // Only an active account's passkeys are offered; any other email gets a decoy.
+            let active = claimed.filter(|c| UserStatus::of(&c.user) == UserStatus::Active);
             let claimant = passkeys::Claimant {
                 tenant_id: &tenant,
                 email: &address,
