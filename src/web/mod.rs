@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(extract::form_config())
         .app_data(extract::query_config())
         .app_data(extract::path_config())
+        .route("/", web::get().to(pages::get_home))
         .route("/healthz", web::get().to(health::get_healthz))
         .route("/readyz", web::get().to(health::get_readyz))
         .route("/static/{file}", web::get().to(assets::get_static))

@@ -71,3 +71,13 @@ mod tests {
         }
     }
 }
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage;
+
+/// `GET /`: says passgate is running and where an organisation's pages are, without naming
+/// any organisation.
+pub async fn get_home() -> Result<HttpResponse, super::PageError> {
+    Ok(render(&HomePage)?)
+}

@@ -84,5 +84,11 @@ backend_test! {
         assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let html = res.text().await.unwrap();
         assert!(html.contains("Not found"), "{html}");
+
+        // Issue 20 #23: the root says passgate is running and where sign-in pages are.
+        let res = app.get("/").await;
+        assert_eq!(res.status(), 200);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("passgate is running") && html.contains("/t/&lt;organisation&gt;/login"), "{html}");
     }
 }

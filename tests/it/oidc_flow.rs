@@ -334,3 +334,17 @@ backend_test! {
         assert!(res.headers().get("location").is_none());
     }
 }
+
+backend_test! {
+    /// Issue 20 #23: the signed-out page is no dead end: it links back to the sign-in.
+    async fn the_signed_out_page_links_back_to_sign_in(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rp = setup(&app, "acme").await;
+        let id_token = tokens(&app, &rp).await["id_token"].as_str().unwrap().to_string();
+        let res = app.get(&format!("{}?id_token_hint={id_token}", rp.path("/oauth2/logout"))).await;
+        assert_eq!(res.status(), 200);
+        let page = res.text().await.unwrap();
+        assert!(page.contains("You are signed out"), "{page}");
+        assert!(page.contains("href=\"/t/acme/login\""), "{page}");
+    }
+}

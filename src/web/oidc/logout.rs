@@ -54,6 +54,7 @@ struct ConfirmPage<'a> {
 #[template(path = "oidc/signed_out.html")]
 struct SignedOutPage<'a> {
     tenant_name: &'a str,
+    login_path: String,
 }
 
 fn html(body: String) -> HttpResponse {
@@ -135,6 +136,7 @@ async fn logout(
         None => html(
             SignedOutPage {
                 tenant_name: &visit.tenant.name,
+                login_path: visit.tenant_path("/login"),
             }
             .render()
             .map_err(AppError::internal)?,
