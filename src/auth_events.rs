@@ -6,8 +6,8 @@
 use crate::client::ClientInfo;
 use crate::clock::UtcTime;
 use crate::crypto::new_id;
+use crate::store::Store;
 use crate::store::auth_events::{AuthEvent, insert_auth_event};
-use crate::store::{DbConn, Store, StoreError};
 
 /// How someone got in, or tried to (the event's `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,10 +133,6 @@ pub fn row(attempt: Attempt<'_>, now: UtcTime) -> AuthEvent {
         os_family: attempt.client.os_family.clone(),
         duration_ms: attempt.duration_ms,
     }
-}
-
-pub fn record(conn: &mut DbConn, attempt: Attempt<'_>, now: UtcTime) -> Result<(), StoreError> {
-    insert_auth_event(conn, &row(attempt, now))
 }
 
 /// A failed attempt, written on its own: the operation it belongs to rolled back. A failure
