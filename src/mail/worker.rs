@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentTransferEncoding;
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
@@ -147,7 +148,17 @@ struct Failure {
     permanent: bool,
 }
 
-fn build(message: &OutboxMessage) -> Result<lettre::Message, Failure> {
+/// How the text part is encoded: as lettre chooses for SMTP (quoted-printable for lines
+/// longer than 76 characters, safe across every relay), or unencoded (RFC 2045 `binary`) in
+/// the file outbox, which no relay carries and where a person opens the `.eml` and must find
+/// each link whole on one line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TextEncoding {
+    ForRelays,
+    ForReading,
+}
+
+fn build(message: &OutboxMessage, encoding: TextEncoding) -> Result<lettre::Message, Failure> {
     let permanent = |e: String| Failure {
         error: e,
         permanent: true,
@@ -164,24 +175,36 @@ fn build(message: &OutboxMessage) -> Result<lettre::Message, Failure> {
         .from(from)
         .to(to)
         .subject(message.subject.clone());
+    let text = message.body_text.clone();
+    let text = match encoding {
+        TextEncoding::ForReading => Body::new_with_encoding(text, ContentTransferEncoding::Binary)
+            .unwrap_or_else(|_| Body::new(message.body_text.clone())),
+        TextEncoding::ForRelays => Body::new(text),
+    };
     let built = match &message.body_html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-            message.body_text.clone(),
-            html.clone(),
-        )),
-        None => builder.body(message.body_text.clone()),
+        Some(html) => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(text))
+                .singlepart(SinglePart::html(html.clone())),
+        ),
+        None => builder.singlepart(SinglePart::plain(text)),
     };
     built.map_err(|e| permanent(e.to_string()))
 }
 
 async fn send(transport: &Transport, message: &OutboxMessage) -> Result<(), Failure> {
-    let email = build(message)?;
     match transport {
-        Transport::Smtp(smtp) => smtp.send(email).await.map(|_| ()).map_err(|e| Failure {
-            permanent: e.is_permanent(),
-            error: e.to_string(),
-        }),
-        Transport::Files(dir) => write_file(dir, message, &email.formatted()).await,
+        Transport::Smtp(smtp) => {
+            let email = build(message, TextEncoding::ForRelays)?;
+            smtp.send(email).await.map(|_| ()).map_err(|e| Failure {
+                permanent: e.is_permanent(),
+                error: e.to_string(),
+            })
+        }
+        Transport::Files(dir) => {
+            let email = build(message, TextEncoding::ForReading)?;
+            write_file(dir, message, &email.formatted()).await
+        }
     }
 }
 

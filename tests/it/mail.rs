@@ -127,6 +127,9 @@ backend_test! {
         let parsed = mailparse::parse_mail(recovery.as_bytes()).unwrap();
         let text = parsed.subparts.iter().find(|p| p.ctype.mimetype == "text/plain").unwrap().get_body().unwrap();
         assert!(text.contains(&format!("{}/t/acme/recover/link?token=", app.address)), "{text}");
+        // Issue 20 #21: the file a newcomer opens has the link whole, on one line.
+        let link = text.split_whitespace().find(|w| w.contains("/recover/link?token=")).unwrap();
+        assert!(recovery.lines().any(|l| l.contains(link)), "the link unbroken in the .eml: {recovery}");
 
         // Issue 20 #15: links in mail are secrets; the folder and the files are private.
         use std::os::unix::fs::PermissionsExt;
