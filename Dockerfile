@@ -22,5 +22,6 @@ ENV PASSGATE_BIND=0.0.0.0:8080 \
     PASSGATE_DATA_DIR=/var/lib/passgate
 VOLUME /var/lib/passgate
 EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["passgate", "healthcheck"]
 ENTRYPOINT ["passgate"]
 CMD ["serve"]

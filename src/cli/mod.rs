@@ -39,6 +39,9 @@ pub enum Command {
     Migrate,
     /// Validate the configuration without serving; prints the effective settings.
     CheckConfig,
+    /// Exit 0 when the server on this node's `bind` address answers ready (`/readyz`), 1
+    /// otherwise: for container health checks (the image has no curl).
+    Healthcheck,
     /// Manage tenants (organisations).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::serve(settings),
         Command::Migrate => migrate(settings),
         Command::CheckConfig => check_config(settings),
+        Command::Healthcheck => healthcheck(&settings),
         Command::Tenant(cmd) => {
             let (state, _) = open(settings)?;
             tenant::run(&state, cmd)
@@ -132,6 +136,38 @@ fn check_config(settings: Settings) -> anyhow::Result<()> {
     }
     eprintln!("configuration is valid");
     print_json(&shown)
+}
+
+/// `GET /readyz` on the bind address (0.0.0.0 and [::] mean this host), within 5 seconds.
+fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    use std::time::Duration;
+    let bind = settings.bind;
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let target = SocketAddr::new(ip, bind.port());
+    let limit = Duration::from_secs(5);
+    let mut stream = TcpStream::connect_timeout(&target, limit)
+        .map_err(|e| anyhow::anyhow!("nothing answers on {target}: {e}"))?;
+    stream.set_read_timeout(Some(limit))?;
+    stream.set_write_timeout(Some(limit))?;
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.take(64 * 1024).read_to_string(&mut answer)?;
+    let status = answer.lines().next().unwrap_or_default();
+    if status.starts_with("HTTP/1.1 200") {
+        eprintln!("ready: {target}");
+        Ok(())
+    } else {
+        anyhow::bail!("{target} is not ready: {status}")
+    }
 }
 
 /// A URL as it may be shown: its password (and any query, where tokens go) masked.

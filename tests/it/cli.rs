@@ -546,3 +546,39 @@ async fn a_second_start_on_a_busy_port_leaves_the_running_servers_setup_link_wor
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Issue 20 #23: `passgate healthcheck` (the image's HEALTHCHECK; it has no curl) exits 0
+/// while the server on the bind address is ready, and 1 when nothing answers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_reports_whether_the_server_is_ready() {
+    let (cmd, _dir, _db) = passgate_on(Backend::Sqlite);
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    let server = ServeProcess::start(cmd);
+    let bind = server.base_url.trim_start_matches("http://").to_string();
+    let ok = passgate()
+        .envs(envs.clone())
+        .env("PASSGATE_BIND", &bind)
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = passgate()
+        .envs(envs)
+        .env("PASSGATE_BIND", free.to_string())
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(
+        stderr(&down).contains("nothing answers"),
+        "{}",
+        stderr(&down)
+    );
+}
