@@ -154,7 +154,23 @@ pub fn create_user(
     if repo::find_user_by_email(conn, tenant_id, account.email.as_str())?.is_some() {
         return Err(UserError::EmailTaken(account.email.to_string()));
     }
-    let user = User {
+    let user = new_user_row(tenant_id, &account, now);
+    repo::insert_user(conn, &user).map_err(|e| {
+        if e.is_unique_violation() {
+            UserError::EmailTaken(account.email.to_string())
+        } else {
+            e.into()
+        }
+    })?;
+    if let Some(hash) = account.password_hash {
+        repo::insert_password_hash(conn, tenant_id, &user.id, hash, now)?;
+    }
+    Ok(user)
+}
+
+/// The row of a new account, not stored yet.
+fn new_user_row(tenant_id: &str, account: &NewAccount<'_>, now: UtcTime) -> User {
+    User {
         id: crate::crypto::new_id(),
         tenant_id: tenant_id.to_string(),
         email: account.email.to_string(),
@@ -176,42 +192,23 @@ pub fn create_user(
         created_at: now,
         updated_at: now,
         last_login_at: None,
-    };
-    repo::insert_user(conn, &user).map_err(|e| {
-        if e.is_unique_violation() {
-            UserError::EmailTaken(account.email.to_string())
-        } else {
-            e.into()
-        }
-    })?;
-    if let Some(hash) = account.password_hash {
-        repo::insert_password_hash(conn, tenant_id, &user.id, hash, now)?;
     }
-    Ok(user)
 }
 
 /// An active account made in memory, for the unit tests of rules about users.
 #[cfg(test)]
 pub(crate) fn sample_user(id: &str, role: Role) -> User {
-    let now = crate::clock::Clock::default().now();
+    let email = Email::parse(&format!("{id}@example.com")).unwrap_or(Email(String::new()));
+    let account = NewAccount {
+        email: &email,
+        role,
+        display_name: None,
+        status: UserStatus::Active,
+        password_hash: None,
+    };
     User {
         id: id.to_string(),
-        tenant_id: "t1".into(),
-        email: format!("{id}@example.com"),
-        email_verified: false,
-        display_name: None,
-        role: role.as_str().into(),
-        status: UserStatus::Active.as_str().into(),
-        is_password_disabled: false,
-        enrollment_dismissals: 0,
-        enrollment_opt_out_reason: None,
-        enrollment_opt_out_at: None,
-        restricted_since: None,
-        restricted_until: None,
-        deadline_notice_sent_at: None,
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
+        ..new_user_row("t1", &account, crate::clock::Clock::default().now())
     }
 }
 

@@ -38,7 +38,7 @@ pub fn passgate_installed(
     let out = cmd.arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let mut fresh = passgate();
-    fresh.envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    fresh.envs(same_env(&cmd));
     (fresh, dir, db)
 }
 
@@ -62,6 +62,13 @@ fn stdout_json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The environment `cmd` was given, for more commands on the same installation.
+pub fn same_env(cmd: &Command) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    cmd.get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
@@ -78,7 +85,7 @@ backend_test! {
         assert_eq!(lines[0]["issuer"], "http://localhost:8080/t/acme");
 
         let (mut again, _, _) = (passgate(), (), ());
-        again.envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        again.envs(same_env(&cmd));
         let out = again.args(["tenant", "list"]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let lines = stdout_json_lines(&out);
@@ -162,6 +169,7 @@ fn an_unreachable_database_refuses_to_start() {
     );
 }
 
+/// Issue 20 #16 too: every secret is masked, the SMTP password included.
 #[test]
 fn check_config_validates_without_serving_and_masks_the_master_key() {
     let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
@@ -172,6 +180,10 @@ fn check_config_validates_without_serving_and_masks_the_master_key() {
             "PASSGATE_DATABASE_URL",
             "postgres://app:s3cret@db.internal/passgate",
         )
+        .env(
+            "PASSGATE_SMTP_URL",
+            "smtp://mailer:hunter2secret@mail.internal:587",
+        )
         .arg("check-config")
         .output()
         .unwrap();
@@ -179,8 +191,10 @@ fn check_config_validates_without_serving_and_masks_the_master_key() {
     let shown = String::from_utf8(out.stdout).unwrap();
     assert!(!shown.contains(&key), "{shown}");
     assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(!shown.contains("hunter2secret"), "{shown}");
     let value: Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(value["master_key"], "****");
+    assert_eq!(value["smtp_url"], "smtp://mailer:****@mail.internal:587");
     assert_eq!(value["bind"], "127.0.0.1:8080");
 }
 
@@ -376,7 +390,7 @@ backend_test! {
     /// S5: `user invite` prints the user id and a working enrollment link.
     async fn user_invite_prints_an_enrollment_link(backend) {
         let (mut cmd, _dir, _db) = passgate_installed(backend);
-        let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
+        let envs = same_env(&cmd);
         assert!(cmd.args(["tenant", "create", "acme"]).output().unwrap().status.success());
         let out = passgate().envs(envs.clone()).args(["user", "invite", "--tenant", "acme", "--email", "Ann@Example.com", "--role", "admin"]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
@@ -399,10 +413,7 @@ backend_test! {
 fn user_create_reads_the_password_from_stdin_only() {
     use std::io::Write;
     let (mut cmd, _dir, _db) = passgate_installed(Backend::Sqlite);
-    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
-        .collect();
+    let envs = same_env(&cmd);
     assert!(
         cmd.args(["tenant", "create", "acme"])
             .output()
@@ -469,34 +480,12 @@ fn a_management_command_never_creates_a_database() {
     assert!(left.is_empty(), "nothing created: {left:?}");
 }
 
-/// Issue 20 #16: `check-config` masks every secret, the SMTP password too.
-#[test]
-fn check_config_masks_the_smtp_password() {
-    let (mut cmd, _dir, _db) = passgate_on(Backend::Sqlite);
-    let out = cmd
-        .env(
-            "PASSGATE_SMTP_URL",
-            "smtp://mailer:hunter2secret@mail.internal:587",
-        )
-        .arg("check-config")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let shown = String::from_utf8(out.stdout).unwrap();
-    assert!(!shown.contains("hunter2secret"), "{shown}");
-    let value: Value = serde_json::from_str(&shown).unwrap();
-    assert_eq!(value["smtp_url"], "smtp://mailer:****@mail.internal:587");
-}
-
 /// Issue 20 #18: a second start on a busy port fails before it touches the installation, so
 /// the running server's printed setup link keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_start_on_a_busy_port_leaves_the_running_servers_setup_link_working() {
     let (cmd, _dir, _db) = passgate_on(Backend::Sqlite);
-    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
-        .collect();
+    let envs = same_env(&cmd);
     let mut child = passgate()
         .envs(envs.clone())
         .env("PASSGATE_BIND", "127.0.0.1:0")
@@ -552,10 +541,7 @@ async fn a_second_start_on_a_busy_port_leaves_the_running_servers_setup_link_wor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_reports_whether_the_server_is_ready() {
     let (cmd, _dir, _db) = passgate_on(Backend::Sqlite);
-    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
-        .collect();
+    let envs = same_env(&cmd);
     let server = ServeProcess::start(cmd);
     let bind = server.base_url.trim_start_matches("http://").to_string();
     let ok = passgate()

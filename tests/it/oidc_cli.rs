@@ -17,7 +17,7 @@ backend_test! {
         let (base, _dir, _db) = passgate_installed(backend);
         let run = |args: &[&str]| {
             let mut cmd = crate::cli::passgate();
-            cmd.envs(base.get_envs().filter_map(|(k, v)| Some((k, v?))));
+            cmd.envs(crate::cli::same_env(&base));
             cmd.args(args).output().unwrap()
         };
         assert!(run(&["tenant", "create", "acme"]).status.success());

@@ -157,6 +157,20 @@ backend_test! {
     }
 }
 
+/// RFC 7662 introspection of `token` by the RP's client.
+async fn introspect(app: &TestApp, rp: &Rp, token: &str) -> Value {
+    app.new_browser()
+        .post(app.url(&rp.path("/oauth2/introspect")))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 backend_test! {
     /// Issue 20 #3: `passgate keys revoke` withdraws a compromised key at once: out of the
     /// JWKS (each node's cached keys live at most a minute; this node's are dropped here as
@@ -181,33 +195,13 @@ backend_test! {
         assert!(!kids.contains(&kid), "{kids:?}");
         assert!(kids.contains(&replacement));
         assert_eq!(userinfo(&app, &rp, &access).await.status(), 401);
-        let introspected: Value = app
-            .new_browser()
-            .post(app.url(&rp.path("/oauth2/introspect")))
-            .basic_auth(&rp.client_id, Some(&rp.client_secret))
-            .form(&[("token", access.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let introspected = introspect(&app, &rp, &access).await;
         assert_eq!(introspected["active"], false, "{introspected}");
         let (code, verifier) = authorize_code(&app, &rp, &[]).await;
         let (status, body) = redeem(&app, &rp, &code, &verifier).await;
         assert_eq!(status, 200);
         assert_eq!(kid_of(body["access_token"].as_str().unwrap()), replacement, "the new key signs at once");
-        let fresh: Value = app
-            .new_browser()
-            .post(app.url(&rp.path("/oauth2/introspect")))
-            .basic_auth(&rp.client_id, Some(&rp.client_secret))
-            .form(&[("token", body["access_token"].as_str().unwrap())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let fresh = introspect(&app, &rp, body["access_token"].as_str().unwrap()).await;
         assert_eq!(fresh["active"], true, "the replacement's tokens verify: {fresh}");
         let revoked = crate::recovery_support::audit_events(&app, &rp.tenant, "keys.revoked");
         assert_eq!(revoked.len(), 1);
